@@ -1,0 +1,241 @@
+// Reader for the safetensors format: 8-byte little-endian header length, a JSON header,
+// then one contiguous byte buffer. Tensors are read on demand with positioned reads, so a
+// multi-GB shard is never held in one buffer.
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { QwenError } from "../errors.js";
+
+export type SafeDType = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL" | "U16" | "U32" | "U64";
+
+export const DTYPE_BYTES: Record<SafeDType, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, U16: 2, U32: 4, U64: 8,
+};
+
+export interface TensorInfo {
+  readonly name: string;
+  readonly dtype: SafeDType;
+  readonly shape: readonly number[];
+  /** Absolute byte offset in the file. */
+  readonly offset: number;
+  readonly byteLength: number;
+}
+
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export class SafetensorsFile {
+  readonly tensors = new Map<string, TensorInfo>();
+  readonly metadata: Record<string, string> = {};
+  private fd: number | null;
+
+  private constructor(readonly path: string, fd: number, readonly fileSize: number) {
+    this.fd = fd;
+  }
+
+  static open(path: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = openSync(path, "r");
+    } catch (e) {
+      throw new QwenError(`cannot open safetensors file ${path}: ${(e as Error).message}`);
+    }
+    try {
+      const size = fstatSync(fd).size;
+      const f = new SafetensorsFile(path, fd, size);
+      f.parseHeader();
+      return f;
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  private fail(msg: string): never {
+    throw new QwenError(`${this.path}: ${msg}`);
+  }
+
+  private parseHeader(): void {
+    if (this.fileSize < 8) this.fail(`file is truncated: ${this.fileSize} bytes, a safetensors file needs at least an 8-byte header length`);
+    const lenBuf = Buffer.alloc(8);
+    readSync(this.fd!, lenBuf, 0, 8, 0);
+    const n = lenBuf.readBigUInt64LE(0);
+    if (n > BigInt(MAX_HEADER)) this.fail(`header length ${n} is larger than the ${MAX_HEADER}-byte limit (not a safetensors file?)`);
+    const headerLen = Number(n);
+    if (8 + headerLen > this.fileSize) this.fail(`file is truncated: header says ${headerLen} header bytes but the file has ${this.fileSize - 8} after the length`);
+    const hb = Buffer.alloc(headerLen);
+    readSync(this.fd!, hb, 0, headerLen, 8);
+    let header: unknown;
+    try {
+      header = JSON.parse(hb.toString("utf8"));
+    } catch (e) {
+      this.fail(`header is not valid JSON: ${(e as Error).message}`);
+    }
+    if (header === null || typeof header !== "object" || Array.isArray(header)) this.fail("header is not a JSON object");
+    const dataStart = 8 + headerLen;
+    const dataLen = this.fileSize - dataStart;
+    const spans: { name: string; begin: number; end: number }[] = [];
+    for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+      if (name === "__metadata__") {
+        if (raw && typeof raw === "object") Object.assign(this.metadata, raw);
+        continue;
+      }
+      const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (!e || typeof e !== "object") this.fail(`tensor ${name}: header entry is not an object`);
+      if (typeof e.dtype !== "string" || !(e.dtype in DTYPE_BYTES)) {
+        this.fail(`tensor ${name}: unknown dtype ${JSON.stringify(e.dtype)} (expected one of ${Object.keys(DTYPE_BYTES).join(", ")})`);
+      }
+      const dtype = e.dtype as SafeDType;
+      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+        this.fail(`tensor ${name}: shape ${JSON.stringify(e.shape)} is not a list of non-negative integers`);
+      }
+      const shape = e.shape as number[];
+      const offs = e.data_offsets;
+      if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0) || offs[1] < offs[0]) {
+        this.fail(`tensor ${name}: data_offsets ${JSON.stringify(offs)} must be [begin, end] with 0 <= begin <= end`);
+      }
+      const [begin, end] = offs as [number, number];
+      const numel = shape.reduce((a, b) => a * b, 1);
+      const want = numel * DTYPE_BYTES[dtype];
+      if (end - begin !== want) {
+        this.fail(`tensor ${name}: data_offsets [${begin}, ${end}] span ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${want}`);
+      }
+      if (end > dataLen) {
+        this.fail(`tensor ${name}: data_offsets end ${end} is past the end of the data (${dataLen} bytes; file truncated?)`);
+      }
+      if ((dataStart + begin) % DTYPE_BYTES[dtype] !== 0) {
+        this.fail(`tensor ${name}: misaligned, absolute offset ${dataStart + begin} is not a multiple of the ${dtype} size ${DTYPE_BYTES[dtype]}`);
+      }
+      spans.push({ name, begin, end });
+      this.tensors.set(name, { name, dtype, shape, offset: dataStart + begin, byteLength: end - begin });
+    }
+    spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+    for (let i = 1; i < spans.length; i++) {
+      const p = spans[i - 1]!, c = spans[i]!;
+      if (c.begin < p.end) this.fail(`tensors ${p.name} [${p.begin}, ${p.end}) and ${c.name} [${c.begin}, ${c.end}) overlap`);
+    }
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.tensors.get(name);
+    if (!t) this.fail(`no tensor named ${name}`);
+    return t;
+  }
+
+  /** Reads the raw bytes of a tensor into `dst` (or a new buffer). */
+  readBytes(name: string, dst?: Uint8Array): Uint8Array {
+    const t = this.info(name);
+    if (this.fd === null) this.fail("file is closed");
+    const out = dst ?? new Uint8Array(t.byteLength);
+    if (out.byteLength < t.byteLength) this.fail(`tensor ${name}: destination has ${out.byteLength} bytes, need ${t.byteLength}`);
+    let done = 0;
+    // readSync is limited to 2 GiB per call.
+    while (done < t.byteLength) {
+      const chunk = Math.min(t.byteLength - done, 1 << 30);
+      const got = readSync(this.fd, out, done, chunk, t.offset + done);
+      if (got <= 0) this.fail(`tensor ${name}: unexpected end of file after ${done} of ${t.byteLength} bytes`);
+      done += got;
+    }
+    return out;
+  }
+
+  /** Float tensors as Float32Array (bf16/f16 widened exactly). */
+  readFloat32(name: string): Float32Array {
+    const t = this.info(name);
+    return toFloat32(t.dtype, this.readBytes(name), `${this.path}: tensor ${name}`);
+  }
+
+  /** Integer tensors as plain numbers (values must fit a double exactly). */
+  readInts(name: string): number[] {
+    const t = this.info(name);
+    const b = this.readBytes(name);
+    const out: number[] = [];
+    const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const n = t.byteLength / DTYPE_BYTES[t.dtype];
+    for (let i = 0; i < n; i++) {
+      switch (t.dtype) {
+        case "I64": out.push(Number(dv.getBigInt64(i * 8, true))); break;
+        case "U64": out.push(Number(dv.getBigUint64(i * 8, true))); break;
+        case "I32": out.push(dv.getInt32(i * 4, true)); break;
+        case "U32": out.push(dv.getUint32(i * 4, true)); break;
+        case "I16": out.push(dv.getInt16(i * 2, true)); break;
+        case "U16": out.push(dv.getUint16(i * 2, true)); break;
+        case "I8": out.push(dv.getInt8(i)); break;
+        case "U8": case "BOOL": out.push(dv.getUint8(i)); break;
+        default: this.fail(`tensor ${name}: dtype ${t.dtype} is not an integer type`);
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** Widen float bytes to float32. bf16 -> f32 is exact (upper 16 bits). */
+export function toFloat32(dtype: SafeDType, bytes: Uint8Array, what = "tensor"): Float32Array {
+  const n = bytes.byteLength / DTYPE_BYTES[dtype];
+  switch (dtype) {
+    case "F32": {
+      if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+      return new Float32Array(bytes.slice().buffer);
+    }
+    case "BF16": {
+      const out = new Float32Array(n);
+      const o32 = new Uint32Array(out.buffer);
+      const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer);
+      for (let i = 0; i < n; i++) o32[i] = src[i]! << 16;
+      return out;
+    }
+    case "F16": {
+      const out = new Float32Array(n);
+      const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer);
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(src[i]!);
+      return out;
+    }
+    case "F64": {
+      const src = bytes.byteOffset % 8 === 0 ? new Float64Array(bytes.buffer, bytes.byteOffset, n) : new Float64Array(bytes.slice().buffer);
+      return Float32Array.from(src);
+    }
+    default:
+      throw new QwenError(`${what}: dtype ${dtype} is not a float type`);
+  }
+}
+
+export function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Round-to-nearest-even float32 -> bf16 bits. */
+export function floatToBf16(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer)[0]!;
+  if ((u & 0x7f800000) === 0x7f800000 && (u & 0x7fffff)) return 0x7fc0;
+  const rounded = u + 0x7fff + ((u >>> 16) & 1);
+  return (rounded >>> 16) & 0xffff;
+}
+
+/** Writes a safetensors file (used for tests, sharding tools and generated checkpoints). */
+export function encodeSafetensors(
+  tensors: { name: string; dtype: SafeDType; shape: readonly number[]; data: Uint8Array }[],
+  metadata?: Record<string, string>,
+): Uint8Array[] {
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let off = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
+    off += t.data.byteLength;
+  }
+  let json = JSON.stringify(header);
+  // Pad so the data section starts 8-byte aligned, as the reference writer does.
+  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += " ";
+  const hb = Buffer.from(json, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(hb.byteLength));
+  return [len, hb, ...tensors.map((t) => t.data)];
+}
