@@ -136,6 +136,22 @@ export class SafetensorsFile {
     return out;
   }
 
+  /** Reads dst.byteLength bytes of a tensor starting at byteOffset inside it. */
+  readRange(name: string, byteOffset: number, dst: Uint8Array): void {
+    const t = this.info(name);
+    if (this.fd === null) this.fail("file is closed");
+    if (byteOffset < 0 || byteOffset + dst.byteLength > t.byteLength) {
+      this.fail(`tensor ${name}: range [${byteOffset}, ${byteOffset + dst.byteLength}) is outside its ${t.byteLength} bytes`);
+    }
+    let done = 0;
+    while (done < dst.byteLength) {
+      const chunk = Math.min(dst.byteLength - done, 1 << 30);
+      const got = readSync(this.fd, dst, done, chunk, t.offset + byteOffset + done);
+      if (got <= 0) this.fail(`tensor ${name}: unexpected end of file`);
+      done += got;
+    }
+  }
+
   /** Float tensors as Float32Array (bf16/f16 widened exactly). */
   readFloat32(name: string): Float32Array {
     const t = this.info(name);
