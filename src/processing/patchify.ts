@@ -12,13 +12,23 @@ export const PATCH_DIM = 3 * TEMPORAL_PATCH_SIZE * PATCH_SIZE * PATCH_SIZE;
  * uint8 -> normalised float32, computed like the reference: x * (1/255) in float64 rounded to
  * float32, then (v - 0.5) / 0.5 in float32.
  */
-export const NORMALIZE_LUT: Float32Array = (() => {
+export const IMAGE_NORMALIZE_LUT: Float32Array = (() => {
   const lut = new Float32Array(256);
   const rescale = 0.00392156862745098; // the preprocessor's rescale_factor (1/255)
   for (let x = 0; x < 256; x++) {
     const v = Math.fround(x * rescale);
     lut[x] = Math.fround(Math.fround(v - 0.5) / 0.5);
   }
+  return lut;
+})();
+
+/**
+ * The video processor's fused form (torch fast path): (x - 127.5) / 127.5 in float32. It differs
+ * from the image form by at most one float32 ulp on some values.
+ */
+export const VIDEO_NORMALIZE_LUT: Float32Array = (() => {
+  const lut = new Float32Array(256);
+  for (let x = 0; x < 256; x++) lut[x] = Math.fround((x - 127.5) / 127.5);
   return lut;
 })();
 
@@ -31,9 +41,9 @@ export interface PatchifyResult {
 /**
  * Patchifies frames of equal size (RGB interleaved uint8, `height` x `width`, both multiples of
  * 32). The frame list is padded to a multiple of the temporal patch size by repeating the last
- * frame (an image becomes two identical frames).
+ * frame (an image becomes two identical frames). `lut` maps uint8 to the normalised value.
  */
-export function patchify(frames: readonly Uint8Array[], height: number, width: number, out?: Float32Array): PatchifyResult {
+export function patchify(frames: readonly Uint8Array[], height: number, width: number, lut: Float32Array = IMAGE_NORMALIZE_LUT, out?: Float32Array): PatchifyResult {
   const P = PATCH_SIZE, M = MERGE_SIZE, TP = TEMPORAL_PATCH_SIZE;
   if (frames.length === 0) throw new Error("patchify: no frames");
   if (height % (P * M) !== 0 || width % (P * M) !== 0) throw new Error(`patchify: ${width}x${height} is not a multiple of ${P * M}`);
@@ -44,7 +54,6 @@ export function patchify(frames: readonly Uint8Array[], height: number, width: n
   const rows = gt * gh * gw;
   const pv = out ?? new Float32Array(rows * PATCH_DIM);
   if (pv.length < rows * PATCH_DIM) throw new Error("patchify: output buffer too small");
-  const lut = NORMALIZE_LUT;
   const stride = width * 3;
   let q = 0;
   for (let t = 0; t < gt; t++) {
