@@ -1,0 +1,891 @@
+// Qwen3-VL WebAssembly compute kernels (AssemblyScript).
+//
+// Built twice by scripts/build-wasm.mjs: once with SIMD128 only and once with relaxed SIMD
+// (ASC_FEATURE_RELAXED_SIMD). Everything works on raw pointers into an imported shared memory;
+// no AssemblyScript-managed objects are used (runtime "stub"). Every exported kernel takes
+// (tid, nth) as its last two arguments and computes its own share of the work, so the same
+// call is made on the main thread (tid 0) and on every pool worker (tid 1..nth-1).
+//
+// Conventions: matrices are row-major; weights W are [N, K] ("out x in"), y = x * W^T (+ bias).
+// Pointers are byte addresses; strides are in elements unless named *B (bytes).
+//
+// Quantised weight layouts (K padded to Kp = ceil(K/32)*32 with zeros):
+//   q8: qs  = N * Kp int8 values, row n at qs + n*Kp;  scales = N * (Kp/32) f32, w = q * scale.
+//   q4: qs  = N * (Kp/2) bytes, row n at qs + n*Kp/2; block b of row n is 16 bytes at qs + n*Kp/2 + 16*b,
+//       byte j holds element 32b+j in its low nibble and element 32b+j+16 in its high nibble, each
+//       stored as q+8 (q in [-8, 7]); scales = N * (Kp/32) f32, w = (nibble - 8) * scale.
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+@inline function fma(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+@inline function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+
+@inline function hsumi(v: v128): i32 {
+  return (i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1)) + (i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3));
+}
+
+@inline function hmax(v: v128): f32 {
+  return max(max(f32x4.extract_lane(v, 0), f32x4.extract_lane(v, 1)), max(f32x4.extract_lane(v, 2), f32x4.extract_lane(v, 3)));
+}
+
+// Range [start, end) of `n` items for thread tid, chunks aligned to `align` items.
+@inline function partStart(n: i32, tid: i32, nth: i32, align: i32): i32 {
+  const blocks = (n + align - 1) / align;
+  const per = (blocks + nth - 1) / nth;
+  return min(n, tid * per * align);
+}
+@inline function partEnd(n: i32, tid: i32, nth: i32, align: i32): i32 {
+  const blocks = (n + align - 1) / align;
+  const per = (blocks + nth - 1) / nth;
+  return min(n, (tid + 1) * per * align);
+}
+
+// Vector exp for f32x4: exp(x) = 2^n * e^r, |r| <= ln2/2, degree-6 polynomial (rel. err ~2e-7).
+@inline function vexp(x: v128): v128 {
+  x = f32x4.max(f32x4.min(x, f32x4.splat(88.3762626647949)), f32x4.splat(-87.3365447504));
+  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  let r = fma(n, f32x4.splat(-0.693359375), x);
+  r = fma(n, f32x4.splat(2.12194440e-4), r);
+  let p = f32x4.splat(1.0 / 720.0);
+  p = fma(p, r, f32x4.splat(1.0 / 120.0));
+  p = fma(p, r, f32x4.splat(1.0 / 24.0));
+  p = fma(p, r, f32x4.splat(1.0 / 6.0));
+  p = fma(p, r, f32x4.splat(0.5));
+  p = fma(p, r, f32x4.splat(1.0));
+  p = fma(p, r, f32x4.splat(1.0));
+  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return f32x4.mul(p, e);
+}
+
+@inline function sexp(x: f32): f32 {
+  return f32x4.extract_lane(vexp(f32x4.splat(x)), 0);
+}
+
+export function heap_base(): usize {
+  return __heap_base;
+}
+
+// ---------------------------------------------------------------------------------------------
+// dot products (one weight row at a time streams DRAM best on the target machine)
+
+@inline function dotF32(a: usize, b: usize, K: i32): f32 {
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 16 <= K; k += 16) {
+    const o = <usize>k << 2;
+    s0 = fma(v128.load(a + o), v128.load(b + o), s0);
+    s1 = fma(v128.load(a + o, 16), v128.load(b + o, 16), s1);
+    s2 = fma(v128.load(a + o, 32), v128.load(b + o, 32), s2);
+    s3 = fma(v128.load(a + o, 48), v128.load(b + o, 48), s3);
+  }
+  for (; k + 4 <= K; k += 4) {
+    const o = <usize>k << 2;
+    s0 = fma(v128.load(a + o), v128.load(b + o), s0);
+  }
+  let s = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
+  for (; k < K; k++) {
+    const o = <usize>k << 2;
+    s += load<f32>(a + o) * load<f32>(b + o);
+  }
+  return s;
+}
+
+// bf16 row dot with x pre-permuted per 8-block as [x0,x2,x4,x6,x1,x3,x5,x7] (xp) and plain x for the tail.
+@inline function dotBf16(xp: usize, x: usize, w: usize, K: i32): f32 {
+  const hiMask = i32x4.splat(0xffff0000);
+  let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 16 <= K; k += 16) {
+    const wo = <usize>k << 1;
+    const xo = <usize>k << 2;
+    const v0 = v128.load(w + wo);
+    const v1 = v128.load(w + wo, 16);
+    s0 = fma(i32x4.shl(v0, 16), v128.load(xp + xo), s0);
+    s1 = fma(v128.and(v0, hiMask), v128.load(xp + xo, 16), s1);
+    s2 = fma(i32x4.shl(v1, 16), v128.load(xp + xo, 32), s2);
+    s3 = fma(v128.and(v1, hiMask), v128.load(xp + xo, 48), s3);
+  }
+  for (; k + 8 <= K; k += 8) {
+    const v0 = v128.load(w + (<usize>k << 1));
+    s0 = fma(i32x4.shl(v0, 16), v128.load(xp + (<usize>k << 2)), s0);
+    s1 = fma(v128.and(v0, hiMask), v128.load(xp + (<usize>k << 2), 16), s1);
+  }
+  let s = hsum(f32x4.add(f32x4.add(s0, s1), f32x4.add(s2, s3)));
+  for (; k < K; k++) {
+    s += reinterpret<f32>(<u32>load<u16>(w + (<usize>k << 1)) << 16) * load<f32>(x + (<usize>k << 2));
+  }
+  return s;
+}
+
+// Permute x (K floats) into xp for dotBf16.
+export function bf16_perm_x(x: usize, xp: usize, K: i32): void {
+  let k = 0;
+  for (; k + 8 <= K; k += 8) {
+    const a = v128.load(x + (<usize>k << 2));
+    const b = v128.load(x + (<usize>k << 2), 16);
+    v128.store(xp + (<usize>k << 2), v128.shuffle<f32>(a, b, 0, 2, 4, 6));
+    v128.store(xp + (<usize>k << 2), v128.shuffle<f32>(a, b, 1, 3, 5, 7), 16);
+  }
+  for (; k < K; k++) store<f32>(xp + (<usize>k << 2), load<f32>(x + (<usize>k << 2)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMV (small M): y[m, n] = sum_k x[m, k] w[n, k] + bias[n]; thread split over n.
+
+export function gemv_f32(x: usize, M: i32, K: i32, w: usize, N: i32, bias: usize, y: usize, tid: i32, nth: i32): void {
+  const n0 = partStart(N, tid, nth, 16), n1 = partEnd(N, tid, nth, 16);
+  const rowB = <usize>K << 2;
+  for (let n = n0; n < n1; n++) {
+    const wr = w + <usize>n * rowB;
+    const b: f32 = bias ? load<f32>(bias + (<usize>n << 2)) : 0;
+    for (let m = 0; m < M; m++) {
+      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), dotF32(x + <usize>m * rowB, wr, K) + b);
+    }
+  }
+}
+
+// xp: M permuted rows (bf16_perm_x) of K floats each.
+export function gemv_bf16(x: usize, xp: usize, M: i32, K: i32, w: usize, N: i32, bias: usize, y: usize, tid: i32, nth: i32): void {
+  const n0 = partStart(N, tid, nth, 16), n1 = partEnd(N, tid, nth, 16);
+  const rowB = <usize>K << 1;
+  const xrowB = <usize>K << 2;
+  for (let n = n0; n < n1; n++) {
+    const wr = w + <usize>n * rowB;
+    const b: f32 = bias ? load<f32>(bias + (<usize>n << 2)) : 0;
+    for (let m = 0; m < M; m++) {
+      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), dotBf16(xp + <usize>m * xrowB, x + <usize>m * xrowB, wr, K) + b);
+    }
+  }
+}
+
+// Activation quantisation for the integer GEMV: per block of 32 along K (padded to Kp with zeros),
+// scale = max|x| / 127, q = round(x / scale). Writes, per row m:
+//   q8  at xq8  + m*Kp        (int8)
+//   q16 at xq16 + m*Kp*2      (same values as int16)
+//   sc  at xs   + m*(Kp/32)*4 (f32 scales)
+//   sum at xsum + m*(Kp/32)*4 (i32 sum of the block's q values)
+export function quantize_act(x: usize, M: i32, K: i32, xq8: usize, xq16: usize, xs: usize, xsum: usize): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  for (let m = 0; m < M; m++) {
+    const xr = x + ((<usize>m * <usize>K) << 2);
+    const q8 = xq8 + <usize>m * <usize>Kp;
+    const q16 = xq16 + ((<usize>m * <usize>Kp) << 1);
+    for (let b = 0; b < nb; b++) {
+      const k0 = b << 5;
+      const kn = min(32, K - k0);
+      let amax: f32 = 0;
+      for (let j = 0; j < kn; j++) amax = max(amax, abs(load<f32>(xr + (<usize>(k0 + j) << 2))));
+      const sc: f32 = amax / 127.0;
+      const inv: f32 = amax > 0 ? 127.0 / amax : 0;
+      let sum = 0;
+      for (let j = 0; j < 32; j++) {
+        let q = 0;
+        if (j < kn) q = <i32>nearest(load<f32>(xr + (<usize>(k0 + j) << 2)) * inv);
+        store<i8>(q8 + <usize>(k0 + j), <i8>q);
+        store<i16>(q16 + (<usize>(k0 + j) << 1), <i16>q);
+        sum += q;
+      }
+      store<f32>(xs + ((<usize>m * <usize>nb + <usize>b) << 2), sc);
+      store<i32>(xsum + ((<usize>m * <usize>nb + <usize>b) << 2), sum);
+    }
+  }
+}
+
+// q8 GEMV with int16 activations and i32x4.dot_i16x8_s.
+export function gemv_q8(xq16: usize, xs: usize, M: i32, K: i32, qs: usize, scales: usize, N: i32, bias: usize, y: usize, tid: i32, nth: i32): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  const n0 = partStart(N, tid, nth, 16), n1 = partEnd(N, tid, nth, 16);
+  for (let n = n0; n < n1; n++) {
+    const wr = qs + <usize>n * <usize>Kp;
+    const sr = scales + ((<usize>n * <usize>nb) << 2);
+    const bv: f32 = bias ? load<f32>(bias + (<usize>n << 2)) : 0;
+    for (let m = 0; m < M; m++) {
+      const xr = xq16 + ((<usize>m * <usize>Kp) << 1);
+      const xsr = xs + ((<usize>m * <usize>nb) << 2);
+      let acc = f32x4.splat(0);
+      for (let b = 0; b < nb; b++) {
+        const wb = wr + (<usize>b << 5);
+        const xb = xr + (<usize>b << 6);
+        let d = i32x4.dot_i16x8_s(v128.load8x8_s(wb), v128.load(xb));
+        d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 8), v128.load(xb, 16)));
+        d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 16), v128.load(xb, 32)));
+        d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 24), v128.load(xb, 48)));
+        const s = load<f32>(sr + (<usize>b << 2)) * load<f32>(xsr + (<usize>b << 2));
+        acc = fma(f32x4.convert_i32x4_s(d), f32x4.splat(s), acc);
+      }
+      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), hsum(acc) + bv);
+    }
+  }
+}
+
+// q4 GEMV. SIMD128: nibbles - 8 widened to int16, dot_i16x8_s with int16 activations.
+// Relaxed: relaxed_dot_i8x16_i7x16_add_s(int8 activations, unsigned nibbles) then subtract 8 * sum(xq).
+// rdot: 0 = use the SIMD128 path even in the relaxed build; otherwise the relaxed dot is used with a zero
+// accumulator and its result multiplied by rscale (1, or 0.5 where the engine doubles it; see probe_rdot).
+export function gemv_q4(xq8: usize, xq16: usize, xs: usize, xsum: usize, M: i32, K: i32, qs: usize, scales: usize, N: i32, bias: usize, y: usize,
+  rdot: i32, rscale: f32, tid: i32, nth: i32): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  const n0 = partStart(N, tid, nth, 16), n1 = partEnd(N, tid, nth, 16);
+  const lowMask = i8x16.splat(0x0f);
+  for (let n = n0; n < n1; n++) {
+    const wr = qs + ((<usize>n * <usize>Kp) >> 1);
+    const sr = scales + ((<usize>n * <usize>nb) << 2);
+    const bv: f32 = bias ? load<f32>(bias + (<usize>n << 2)) : 0;
+    for (let m = 0; m < M; m++) {
+      let acc = f32x4.splat(0);
+      let corr: f32 = 0;
+      if (ASC_FEATURE_RELAXED_SIMD && rdot != 0) {
+        const zero = i32x4.splat(0);
+        const xr = xq8 + <usize>m * <usize>Kp;
+        const xsr = xs + ((<usize>m * <usize>nb) << 2);
+        const xsumr = xsum + ((<usize>m * <usize>nb) << 2);
+        for (let b = 0; b < nb; b++) {
+          const v = v128.load(wr + (<usize>b << 4));
+          const xb = xr + (<usize>b << 5);
+          const d = i32x4.add(i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xb), v128.and(v, lowMask), zero),
+            i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xb, 16), i8x16.shr_u(v, 4), zero));
+          const s = load<f32>(sr + (<usize>b << 2)) * load<f32>(xsr + (<usize>b << 2));
+          acc = fma(f32x4.convert_i32x4_s(d), f32x4.splat(s * rscale), acc);
+          corr += s * <f32>load<i32>(xsumr + (<usize>b << 2));
+        }
+      } else {
+        const xr = xq16 + ((<usize>m * <usize>Kp) << 1);
+        const xsr = xs + ((<usize>m * <usize>nb) << 2);
+        const eight = i8x16.splat(8);
+        for (let b = 0; b < nb; b++) {
+          const v = v128.load(wr + (<usize>b << 4));
+          const lo = i8x16.sub(v128.and(v, lowMask), eight);
+          const hi = i8x16.sub(i8x16.shr_u(v, 4), eight);
+          const xb = xr + (<usize>b << 6);
+          let d = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(lo), v128.load(xb));
+          d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(lo), v128.load(xb, 16)));
+          d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(hi), v128.load(xb, 32)));
+          d = i32x4.add(d, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(hi), v128.load(xb, 48)));
+          const s = load<f32>(sr + (<usize>b << 2)) * load<f32>(xsr + (<usize>b << 2));
+          acc = fma(f32x4.convert_i32x4_s(d), f32x4.splat(s), acc);
+        }
+      }
+      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), hsum(acc) - 8 * corr + bv);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weight quantisation (model load). Source rows n0..n1 of a [N, K] matrix, f32 (srcType 0) or bf16 (1).
+// Destination row n goes to qs + n*Kp (q8) or qs + n*Kp/2 (q4) and scales + n*(Kp/32)*4.
+
+@inline function srcVal(src: usize, srcType: i32, idx: usize): f32 {
+  if (srcType == 0) return load<f32>(src + (idx << 2));
+  return reinterpret<f32>(<u32>load<u16>(src + (idx << 1)) << 16);
+}
+
+export function quantize_q8(src: usize, srcType: i32, rows: i32, K: i32, qs: usize, scales: usize): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const k0 = b << 5;
+      const kn = min(32, K - k0);
+      let amax: f32 = 0;
+      for (let j = 0; j < kn; j++) amax = max(amax, abs(srcVal(src, srcType, <usize>r * <usize>K + <usize>(k0 + j))));
+      const sc: f32 = amax / 127.0;
+      const inv: f32 = amax > 0 ? 127.0 / amax : 0;
+      for (let j = 0; j < 32; j++) {
+        let q = 0;
+        if (j < kn) q = <i32>nearest(srcVal(src, srcType, <usize>r * <usize>K + <usize>(k0 + j)) * inv);
+        store<i8>(qs + <usize>r * <usize>Kp + <usize>(k0 + j), <i8>q);
+      }
+      store<f32>(scales + ((<usize>r * <usize>nb + <usize>b) << 2), sc);
+    }
+  }
+}
+
+// Q4_0-like: d = v / -8 where v is the block's value of largest magnitude; q = clamp(round(x/d), -8, 7).
+export function quantize_q4(src: usize, srcType: i32, rows: i32, K: i32, qs: usize, scales: usize): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  for (let r = 0; r < rows; r++) {
+    for (let b = 0; b < nb; b++) {
+      const k0 = b << 5;
+      const kn = min(32, K - k0);
+      let amax: f32 = 0, vmax: f32 = 0;
+      for (let j = 0; j < kn; j++) {
+        const v = srcVal(src, srcType, <usize>r * <usize>K + <usize>(k0 + j));
+        if (abs(v) > amax) { amax = abs(v); vmax = v; }
+      }
+      const d: f32 = vmax / -8.0;
+      const inv: f32 = d != 0 ? <f32>1.0 / d : 0;
+      const dst = qs + ((<usize>r * <usize>Kp) >> 1) + (<usize>b << 4);
+      for (let j = 0; j < 16; j++) {
+        let q0 = 0, q1 = 0;
+        if (j < kn) q0 = <i32>nearest(srcVal(src, srcType, <usize>r * <usize>K + <usize>(k0 + j)) * inv);
+        if (j + 16 < kn) q1 = <i32>nearest(srcVal(src, srcType, <usize>r * <usize>K + <usize>(k0 + j + 16)) * inv);
+        q0 = min(7, max(-8, q0)) + 8;
+        q1 = min(7, max(-8, q1)) + 8;
+        store<u8>(dst + <usize>j, <u8>(q0 | (q1 << 4)));
+      }
+      store<f32>(scales + ((<usize>r * <usize>nb + <usize>b) << 2), d);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GEMM micro-kernels: C[r, 0..8) (+)= sum_k A[r*lda + k] * B[k*ldb + 0..8), r < 4. Strides in bytes.
+
+@inline function mk4x8(a: usize, ldaB: usize, b: usize, ldbB: usize, kc: i32, c: usize, ldcB: usize, acc: bool): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let a0 = a, a1 = a + ldaB, a2 = a + 2 * ldaB, a3 = a + 3 * ldaB;
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(b), b1 = v128.load(b, 16);
+    let t = v128.load32_splat(a0);
+    c00 = fma(t, b0, c00); c01 = fma(t, b1, c01);
+    t = v128.load32_splat(a1);
+    c10 = fma(t, b0, c10); c11 = fma(t, b1, c11);
+    t = v128.load32_splat(a2);
+    c20 = fma(t, b0, c20); c21 = fma(t, b1, c21);
+    t = v128.load32_splat(a3);
+    c30 = fma(t, b0, c30); c31 = fma(t, b1, c31);
+    a0 += 4; a1 += 4; a2 += 4; a3 += 4; b += ldbB;
+  }
+  const r1 = c + ldcB, r2 = c + 2 * ldcB, r3 = c + 3 * ldcB;
+  if (acc) {
+    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
+    c10 = f32x4.add(c10, v128.load(r1)); c11 = f32x4.add(c11, v128.load(r1, 16));
+    c20 = f32x4.add(c20, v128.load(r2)); c21 = f32x4.add(c21, v128.load(r2, 16));
+    c30 = f32x4.add(c30, v128.load(r3)); c31 = f32x4.add(c31, v128.load(r3, 16));
+  }
+  v128.store(c, c00); v128.store(c, c01, 16);
+  v128.store(r1, c10); v128.store(r1, c11, 16);
+  v128.store(r2, c20); v128.store(r2, c21, 16);
+  v128.store(r3, c30); v128.store(r3, c31, 16);
+}
+
+@inline function mk1x8(a: usize, b: usize, ldbB: usize, kc: i32, c: usize, acc: bool): void {
+  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    let t = v128.load32_splat(a);
+    c0 = fma(t, v128.load(b), c0); c1 = fma(t, v128.load(b, 16), c1);
+    t = v128.load32_splat(a, 4);
+    d0 = fma(t, v128.load(b + ldbB), d0); d1 = fma(t, v128.load(b + ldbB, 16), d1);
+    a += 8; b += 2 * ldbB;
+  }
+  if (k < kc) {
+    const t = v128.load32_splat(a);
+    c0 = fma(t, v128.load(b), c0); c1 = fma(t, v128.load(b, 16), c1);
+  }
+  c0 = f32x4.add(c0, d0); c1 = f32x4.add(c1, d1);
+  if (acc) { c0 = f32x4.add(c0, v128.load(c)); c1 = f32x4.add(c1, v128.load(c, 16)); }
+  v128.store(c, c0); v128.store(c, c1, 16);
+}
+
+// mr rows (1..4) x 8 columns.
+function mkRows(mr: i32, a: usize, ldaB: usize, b: usize, ldbB: usize, kc: i32, c: usize, ldcB: usize, acc: bool): void {
+  if (mr == 4) { mk4x8(a, ldaB, b, ldbB, kc, c, ldcB, acc); return; }
+  for (let r = 0; r < mr; r++) mk1x8(a + <usize>r * ldaB, b, ldbB, kc, c + <usize>r * ldcB, acc);
+}
+
+const KC: i32 = 256;
+const NC: i32 = 64; // 8 panels of 8 columns
+
+// Pack W[n0 .. n0+nc, k0 .. k0+kc) into panels of 8 columns, panel p at dst + p*kc*32, element (k, j) at +k*32 + j*4.
+// wType: 0 f32, 1 bf16, 2 q8, 3 q4. Rows >= N are zero.
+function packW(wType: i32, w: usize, scales: usize, N: i32, K: i32, n0: i32, nc: i32, k0: i32, kc: i32, dst: usize): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  const np = (nc + 7) >> 3;
+  for (let p = 0; p < np; p++) {
+    const pd = dst + <usize>p * <usize>kc * 32;
+    for (let j = 0; j < 8; j++) {
+      const n = n0 + p * 8 + j;
+      const d = pd + (<usize>j << 2);
+      if (n >= N || p * 8 + j >= nc) {
+        for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 5), 0);
+        continue;
+      }
+      if (wType == 0) {
+        const src = w + ((<usize>n * <usize>K + <usize>k0) << 2);
+        for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 5), load<f32>(src + (<usize>k << 2)));
+      } else if (wType == 1) {
+        const src = w + ((<usize>n * <usize>K + <usize>k0) << 1);
+        for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 5), reinterpret<f32>(<u32>load<u16>(src + (<usize>k << 1)) << 16));
+      } else if (wType == 2) {
+        const src = w + <usize>n * <usize>Kp;
+        const sr = scales + ((<usize>n * <usize>nb) << 2);
+        for (let k = 0; k < kc; k++) {
+          const kk = k0 + k;
+          store<f32>(d + (<usize>k << 5), <f32>load<i8>(src + <usize>kk) * load<f32>(sr + (<usize>(kk >> 5) << 2)));
+        }
+      } else {
+        const src = w + ((<usize>n * <usize>Kp) >> 1);
+        const sr = scales + ((<usize>n * <usize>nb) << 2);
+        for (let k = 0; k < kc; k++) {
+          const kk = k0 + k;
+          const j32 = kk & 31;
+          const byte = <i32>load<u8>(src + (<usize>(kk >> 5) << 4) + <usize>(j32 & 15));
+          const q = j32 < 16 ? (byte & 15) : (byte >> 4);
+          store<f32>(d + (<usize>k << 5), <f32>(q - 8) * load<f32>(sr + (<usize>(kk >> 5) << 2)));
+        }
+      }
+    }
+  }
+}
+
+// GEMM y[M, N] = x[M, K] * W^T + bias, any weight type (unpacked to f32 panels once per tile and reused
+// over all M rows). scratch: per-thread area of NC*KC*4 + 4*8*4 bytes at scratch + tid*scratchStride.
+export function gemm(wType: i32, x: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize,
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const j0 = partStart(N, tid, nth, 8), j1 = partEnd(N, tid, nth, 8);
+  if (j0 >= j1) return;
+  const pack = scratch + <usize>tid * scratchStride;
+  const tmp = pack + <usize>NC * <usize>KC * 4;
+  const ldaB = <usize>K << 2, ldcB = <usize>N << 2;
+  for (let n0 = j0; n0 < j1; n0 += NC) {
+    const nc = min(NC, j1 - n0);
+    for (let k0 = 0; k0 < K; k0 += KC) {
+      const kc = min(KC, K - k0);
+      const acc = k0 > 0;
+      packW(wType, w, scales, N, K, n0, nc, k0, kc, pack);
+      for (let m0 = 0; m0 < M; m0 += 4) {
+        const mr = min(4, M - m0);
+        const a = x + ((<usize>m0 * <usize>K + <usize>k0) << 2);
+        for (let p = 0; p * 8 < nc; p++) {
+          const nn = n0 + p * 8;
+          const b = pack + <usize>p * <usize>kc * 32;
+          const c = y + ((<usize>m0 * <usize>N + <usize>nn) << 2);
+          const ncol = min(8, nc - p * 8);
+          if (ncol == 8) {
+            mkRows(mr, a, ldaB, b, 32, kc, c, ldcB, acc);
+          } else {
+            mkRows(mr, a, ldaB, b, 32, kc, tmp, 32, false);
+            for (let r = 0; r < mr; r++) {
+              for (let j = 0; j < ncol; j++) {
+                const cp = c + <usize>r * ldcB + (<usize>j << 2);
+                const v = load<f32>(tmp + (<usize>r << 5) + (<usize>j << 2));
+                store<f32>(cp, acc ? load<f32>(cp) + v : v);
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (bias) {
+    for (let m = 0; m < M; m++) {
+      for (let n = j0; n < j1; n++) {
+        const cp = y + ((<usize>m * <usize>N + <usize>n) << 2);
+        store<f32>(cp, load<f32>(cp) + load<f32>(bias + (<usize>n << 2)));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisation and elementwise kernels. Split over rows (or elements) between threads.
+
+// y[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w; rows of `dim` with row strides xs, ys (elements). x may equal y.
+export function rmsnorm(x: usize, xs: i32, w: usize, y: usize, ys: i32, rows: i32, dim: i32, eps: f32, tid: i32, nth: i32): void {
+  const r0 = partStart(rows, tid, nth, 1), r1 = partEnd(rows, tid, nth, 1);
+  for (let r = r0; r < r1; r++) {
+    const xr = x + ((<usize>r * <usize>xs) << 2);
+    const yr = y + ((<usize>r * <usize>ys) << 2);
+    let s0 = f32x4.splat(0), s1 = f32x4.splat(0);
+    let k = 0;
+    for (; k + 8 <= dim; k += 8) {
+      const a = v128.load(xr + (<usize>k << 2)), b = v128.load(xr + (<usize>k << 2), 16);
+      s0 = fma(a, a, s0); s1 = fma(b, b, s1);
+    }
+    let ss: f64 = <f64>hsum(f32x4.add(s0, s1));
+    for (; k < dim; k++) { const v = load<f32>(xr + (<usize>k << 2)); ss += <f64>v * <f64>v; }
+    const inv = <f32>(1.0 / Math.sqrt(ss / <f64>dim + <f64>eps));
+    const iv = f32x4.splat(inv);
+    k = 0;
+    for (; k + 4 <= dim; k += 4) {
+      const o = <usize>k << 2;
+      v128.store(yr + o, f32x4.mul(f32x4.mul(v128.load(xr + o), iv), v128.load(w + o)));
+    }
+    for (; k < dim; k++) {
+      const o = <usize>k << 2;
+      store<f32>(yr + o, load<f32>(xr + o) * inv * load<f32>(w + o));
+    }
+  }
+}
+
+// LayerNorm with weight and bias (biased variance, like torch).
+export function layernorm(x: usize, w: usize, bias: usize, y: usize, rows: i32, dim: i32, eps: f32, tid: i32, nth: i32): void {
+  const r0 = partStart(rows, tid, nth, 1), r1 = partEnd(rows, tid, nth, 1);
+  for (let r = r0; r < r1; r++) {
+    const xr = x + ((<usize>r * <usize>dim) << 2);
+    const yr = y + ((<usize>r * <usize>dim) << 2);
+    let sv = f32x4.splat(0);
+    let k = 0;
+    for (; k + 4 <= dim; k += 4) sv = f32x4.add(sv, v128.load(xr + (<usize>k << 2)));
+    let s: f64 = <f64>hsum(sv);
+    for (; k < dim; k++) s += <f64>load<f32>(xr + (<usize>k << 2));
+    const mean = <f32>(s / <f64>dim);
+    const mv = f32x4.splat(mean);
+    let qv = f32x4.splat(0);
+    k = 0;
+    for (; k + 4 <= dim; k += 4) { const d = f32x4.sub(v128.load(xr + (<usize>k << 2)), mv); qv = fma(d, d, qv); }
+    let q: f64 = <f64>hsum(qv);
+    for (; k < dim; k++) { const d = <f64>(load<f32>(xr + (<usize>k << 2)) - mean); q += d * d; }
+    const inv = <f32>(1.0 / Math.sqrt(q / <f64>dim + <f64>eps));
+    const iv = f32x4.splat(inv);
+    k = 0;
+    for (; k + 4 <= dim; k += 4) {
+      const o = <usize>k << 2;
+      v128.store(yr + o, fma(f32x4.mul(f32x4.sub(v128.load(xr + o), mv), iv), v128.load(w + o), v128.load(bias + o)));
+    }
+    for (; k < dim; k++) {
+      const o = <usize>k << 2;
+      store<f32>(yr + o, (load<f32>(xr + o) - mean) * inv * load<f32>(w + o) + load<f32>(bias + o));
+    }
+  }
+}
+
+// NeoX (half-split) rotary embedding, in place. x: T tokens x nh heads x D, token stride xsT (elements),
+// head stride D. cos/sin: [T, rot/2] rows. Rotates the first `rot` dims of each head (rot even).
+export function rope_neox(x: usize, T: i32, nh: i32, D: i32, xsT: i32, cos: usize, sin: usize, rot: i32, tid: i32, nth: i32): void {
+  const half = rot >> 1;
+  const rows = T * nh;
+  const r0 = partStart(rows, tid, nth, 1), r1 = partEnd(rows, tid, nth, 1);
+  for (let r = r0; r < r1; r++) {
+    const t = r / nh, h = r % nh;
+    const xr = x + ((<usize>t * <usize>xsT + <usize>h * <usize>D) << 2);
+    const cr = cos + ((<usize>t * <usize>half) << 2);
+    const sr = sin + ((<usize>t * <usize>half) << 2);
+    const xh = xr + (<usize>half << 2);
+    let i = 0;
+    for (; i + 4 <= half; i += 4) {
+      const o = <usize>i << 2;
+      const a = v128.load(xr + o), b = v128.load(xh + o), c = v128.load(cr + o), s = v128.load(sr + o);
+      v128.store(xr + o, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
+      v128.store(xh + o, fma(a, s, f32x4.mul(b, c)));
+    }
+    for (; i < half; i++) {
+      const o = <usize>i << 2;
+      const a = load<f32>(xr + o), b = load<f32>(xh + o), c = load<f32>(cr + o), s = load<f32>(sr + o);
+      store<f32>(xr + o, a * c - b * s);
+      store<f32>(xh + o, b * c + a * s);
+    }
+  }
+}
+
+// out[r, i] = silu(gate[r, i]) * up[r, i]; rows with strides gs, us, os (elements).
+export function silu_mul(gate: usize, gs: i32, up: usize, us: i32, out: usize, os: i32, rows: i32, cols: i32, tid: i32, nth: i32): void {
+  const total = rows * cols;
+  const e0 = partStart(total, tid, nth, 64), e1 = partEnd(total, tid, nth, 64);
+  if (e0 >= e1) return;
+  let r = e0 / cols, c = e0 % cols;
+  let e = e0;
+  const one = f32x4.splat(1);
+  while (e < e1) {
+    const n = min(cols - c, e1 - e);
+    const g = gate + ((<usize>r * <usize>gs + <usize>c) << 2);
+    const u = up + ((<usize>r * <usize>us + <usize>c) << 2);
+    const o = out + ((<usize>r * <usize>os + <usize>c) << 2);
+    let i = 0;
+    for (; i + 4 <= n; i += 4) {
+      const off = <usize>i << 2;
+      const gv = v128.load(g + off);
+      const sg = f32x4.div(gv, f32x4.add(one, vexp(f32x4.neg(gv))));
+      v128.store(o + off, f32x4.mul(sg, v128.load(u + off)));
+    }
+    for (; i < n; i++) {
+      const off = <usize>i << 2;
+      const gv = load<f32>(g + off);
+      store<f32>(o + off, gv / (1 + sexp(-gv)) * load<f32>(u + off));
+    }
+    e += n; r++; c = 0;
+  }
+}
+
+// GELU with tanh approximation, elementwise over n values (x may equal y).
+export function gelu_tanh(x: usize, y: usize, n: i32, tid: i32, nth: i32): void {
+  const e0 = partStart(n, tid, nth, 64), e1 = partEnd(n, tid, nth, 64);
+  const c0 = f32x4.splat(0.7978845608028654), c1 = f32x4.splat(0.044715), one = f32x4.splat(1), half = f32x4.splat(0.5), two = f32x4.splat(2);
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) {
+    const o = <usize>i << 2;
+    const v = v128.load(x + o);
+    const u = f32x4.mul(c0, fma(f32x4.mul(c1, f32x4.mul(v, v)), v, v));
+    // tanh(u) = 1 - 2 / (exp(2u) + 1)
+    const th = f32x4.sub(one, f32x4.div(two, f32x4.add(vexp(f32x4.mul(two, u)), one)));
+    v128.store(y + o, f32x4.mul(f32x4.mul(half, v), f32x4.add(one, th)));
+  }
+  for (; i < e1; i++) {
+    const o = <usize>i << 2;
+    const v = load<f32>(x + o);
+    const u: f32 = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+    const th: f32 = 1 - 2 / (sexp(2 * u) + 1);
+    store<f32>(y + o, 0.5 * v * (1 + th));
+  }
+}
+
+// erf in f64: series exp(-x^2) * sum 2^n x^(2n+1) / (1*3*...*(2n+1)) for |x| < 3 (all terms positive),
+// continued fraction for erfc when 3 <= |x| < 6.5, +-1 beyond (erfc(6.5) < 1e-19).
+function erf64(x: f64): f64 {
+  const ax = Math.abs(x);
+  let r: f64;
+  if (ax < 3.0) {
+    const x2 = ax * ax;
+    let term = ax, sum = ax;
+    for (let n = 1; n < 120; n++) {
+      term *= 2.0 * x2 / <f64>(2 * n + 1);
+      sum += term;
+      if (term < sum * 1e-17) break;
+    }
+    r = 1.1283791670955126 * Math.exp(-x2) * sum;
+  } else if (ax < 6.5) {
+    let f = ax;
+    for (let n = 60; n >= 1; n--) f = ax + (<f64>n * 0.5) / f;
+    r = 1.0 - Math.exp(-ax * ax) / (f * 1.7724538509055159);
+  } else {
+    r = 1.0;
+  }
+  return x < 0 ? -r : r;
+}
+
+export function erf_f64(x: f64): f64 {
+  return erf64(x);
+}
+
+// Exact GELU: 0.5 x (1 + erf(x / sqrt 2)).
+export function gelu_erf(x: usize, y: usize, n: i32, tid: i32, nth: i32): void {
+  const e0 = partStart(n, tid, nth, 64), e1 = partEnd(n, tid, nth, 64);
+  for (let i = e0; i < e1; i++) {
+    const o = <usize>i << 2;
+    const v = <f64>load<f32>(x + o);
+    store<f32>(y + o, <f32>(0.5 * v * (1.0 + erf64(v * 0.7071067811865476))));
+  }
+}
+
+// Row-wise softmax in place over rows x cols.
+export function softmax(x: usize, rows: i32, cols: i32, tid: i32, nth: i32): void {
+  const r0 = partStart(rows, tid, nth, 1), r1 = partEnd(rows, tid, nth, 1);
+  for (let r = r0; r < r1; r++) softmaxRow(x + ((<usize>r * <usize>cols) << 2), cols, 1.0);
+}
+
+// In-place softmax of n values after multiplying them by `scale`. Returns nothing; normalised.
+@inline function softmaxRow(p: usize, n: i32, scale: f32): void {
+  const inv = softmaxRowUnnorm(p, n, scale);
+  const iv = f32x4.splat(inv);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(p + (<usize>i << 2), f32x4.mul(v128.load(p + (<usize>i << 2)), iv));
+  for (; i < n; i++) store<f32>(p + (<usize>i << 2), load<f32>(p + (<usize>i << 2)) * inv);
+}
+
+// p[i] = exp(scale * (p[i] - max)); returns 1 / sum.
+function softmaxRowUnnorm(p: usize, n: i32, scale: f32): f32 {
+  let mv = f32x4.splat(-Infinity);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, v128.load(p + (<usize>i << 2)));
+  let mx = hmax(mv);
+  for (; i < n; i++) mx = max(mx, load<f32>(p + (<usize>i << 2)));
+  const sv = f32x4.splat(scale);
+  const mxs = f32x4.splat(mx * scale);
+  let acc = f32x4.splat(0);
+  i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const e = vexp(f32x4.sub(f32x4.mul(v128.load(p + o), sv), mxs));
+    v128.store(p + o, e);
+    acc = f32x4.add(acc, e);
+  }
+  let s = hsum(acc);
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const e = sexp(load<f32>(p + o) * scale - mx * scale);
+    store<f32>(p + o, e);
+    s += e;
+  }
+  return <f32>1.0 / s;
+}
+
+// y = a + b over n values.
+export function add(a: usize, b: usize, y: usize, n: i32, tid: i32, nth: i32): void {
+  const e0 = partStart(n, tid, nth, 64), e1 = partEnd(n, tid, nth, 64);
+  let i = e0;
+  for (; i + 4 <= e1; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(y + o, f32x4.add(v128.load(a + o), v128.load(b + o)));
+  }
+  for (; i < e1; i++) {
+    const o = <usize>i << 2;
+    store<f32>(y + o, load<f32>(a + o) + load<f32>(b + o));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention. q: [T, nH, D] with token stride qsT (head stride D); out likewise with osT.
+// Key j of kv head g at k + (j*ksT + g*ksH)*4, values likewise (vsT, vsH). Query head h uses kv head
+// h / (nH / nKV).
+// Causal (nseg == 0): query t (absolute position past + t) sees keys [0, past + t].
+// Segmented (nseg > 0): cu = int32[nseg + 1]; query t in [cu[s], cu[s+1]) sees keys [cu[s], cu[s+1]).
+// scratch: per-thread region of scratchStride bytes.
+
+// Direct path (few query rows): scores by dot products, values accumulated 16 columns at a time.
+function attnRow(qr: usize, k: usize, ksT: i32, v: usize, vsT: i32, D: i32, lo: i32, hi: i32, scale: f32, or: usize, sc: usize): void {
+  const n = hi - lo;
+  for (let j = 0; j < n; j++) {
+    store<f32>(sc + (<usize>j << 2), dotF32(qr, k + ((<usize>(lo + j) * <usize>ksT) << 2), D));
+  }
+  const inv = softmaxRowUnnorm(sc, n, scale);
+  const iv = f32x4.splat(inv);
+  let d = 0;
+  for (; d + 16 <= D; d += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let vp = v + ((<usize>lo * <usize>vsT + <usize>d) << 2);
+    const vstep = <usize>vsT << 2;
+    for (let j = 0; j < n; j++) {
+      const p = v128.load32_splat(sc + (<usize>j << 2));
+      a0 = fma(p, v128.load(vp), a0); a1 = fma(p, v128.load(vp, 16), a1);
+      a2 = fma(p, v128.load(vp, 32), a2); a3 = fma(p, v128.load(vp, 48), a3);
+      vp += vstep;
+    }
+    const o = or + (<usize>d << 2);
+    v128.store(o, f32x4.mul(a0, iv)); v128.store(o, f32x4.mul(a1, iv), 16);
+    v128.store(o, f32x4.mul(a2, iv), 32); v128.store(o, f32x4.mul(a3, iv), 48);
+  }
+  for (; d + 4 <= D; d += 4) {
+    let a0 = f32x4.splat(0);
+    for (let j = 0; j < n; j++) {
+      a0 = fma(v128.load32_splat(sc + (<usize>j << 2)), v128.load(v + ((<usize>(lo + j) * <usize>vsT + <usize>d) << 2)), a0);
+    }
+    v128.store(or + (<usize>d << 2), f32x4.mul(a0, iv));
+  }
+  for (; d < D; d++) {
+    let a: f32 = 0;
+    for (let j = 0; j < n; j++) a += load<f32>(sc + (<usize>j << 2)) * load<f32>(v + ((<usize>(lo + j) * <usize>vsT + <usize>d) << 2));
+    store<f32>(or + (<usize>d << 2), a * inv);
+  }
+}
+
+export function attention(q: usize, qsT: i32, k: usize, ksT: i32, ksH: i32, v: usize, vsT: i32, vsH: i32, out: usize, osT: i32,
+  T: i32, nH: i32, nKV: i32, D: i32, past: i32, cu: usize, nseg: i32, scale: f32,
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const grp = nH / nKV;
+  const sbase = scratch + <usize>tid * scratchStride;
+  const ns = nseg > 0 ? nseg : 1;
+  if (T * grp < 8) {
+    // direct: split (t, h) rows
+    const rows = T * nH;
+    const r0 = partStart(rows, tid, nth, 1), r1 = partEnd(rows, tid, nth, 1);
+    let s = 0;
+    for (let r = r0; r < r1; r++) {
+      const t = r / nH, h = r % nH, g = h / grp;
+      let lo = 0, hi = past + t + 1;
+      if (nseg > 0) {
+        while (s + 1 < nseg && load<i32>(cu + (<usize>(s + 1) << 2)) <= t) s++;
+        while (s > 0 && load<i32>(cu + (<usize>s << 2)) > t) s--;
+        lo = load<i32>(cu + (<usize>s << 2)); hi = load<i32>(cu + (<usize>(s + 1) << 2));
+      }
+      attnRow(q + ((<usize>t * <usize>qsT + <usize>h * <usize>D) << 2),
+        k + ((<usize>g * <usize>ksH) << 2), ksT, v + ((<usize>g * <usize>vsH) << 2), vsT, D, lo, hi, scale,
+        out + ((<usize>t * <usize>osT + <usize>h * <usize>D) << 2), sbase);
+    }
+    return;
+  }
+  // blocked: items = (kv head, segment); pack K^T panels once per item, 4-query tiles through the GEMM micro-kernel.
+  const items = nKV * ns;
+  const i0 = partStart(items, tid, nth, 1), i1 = partEnd(items, tid, nth, 1);
+  const ldaQ = <usize>qsT << 2;
+  for (let it = i0; it < i1; it++) {
+    const g = it / ns, s = it % ns;
+    let qa = 0, qb = T, ka = 0, kb = past + T;
+    if (nseg > 0) {
+      qa = load<i32>(cu + (<usize>s << 2)); qb = load<i32>(cu + (<usize>(s + 1) << 2));
+      ka = qa; kb = qb;
+    }
+    const nk = kb - ka;
+    if (nk <= 0) continue;
+    const npan = (nk + 7) >> 3;
+    const nkPad = npan << 3;
+    const packed = sbase;
+    const S = sbase + ((<usize>nkPad * <usize>D) << 2);
+    const ldS = <usize>nkPad << 2;
+    // pack keys: panel p holds keys ka+8p..ka+8p+7, element (d, jj) at p*D*32 + d*32 + jj*4
+    const kg = k + ((<usize>g * <usize>ksH) << 2);
+    for (let p = 0; p < npan; p++) {
+      const pd = packed + <usize>p * <usize>D * 32;
+      for (let jj = 0; jj < 8; jj++) {
+        const j = ka + p * 8 + jj;
+        const dst = pd + (<usize>jj << 2);
+        if (j < kb) {
+          const src = kg + ((<usize>j * <usize>ksT) << 2);
+          for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 5), load<f32>(src + (<usize>d << 2)));
+        } else {
+          for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 5), 0);
+        }
+      }
+    }
+    const vg = v + ((<usize>g * <usize>vsH + <usize>ka * <usize>vsT) << 2);
+    const ldbV = <usize>vsT << 2;
+    for (let hi = 0; hi < grp; hi++) {
+      const h = g * grp + hi;
+      for (let t0 = qa; t0 < qb; t0 += 4) {
+        const mr = min(4, qb - t0);
+        // key limits (relative to ka) per row
+        let limMax = nk;
+        if (nseg == 0) limMax = past + t0 + mr;
+        const npu = (limMax + 7) >> 3;
+        const a = q + ((<usize>t0 * <usize>qsT + <usize>h * <usize>D) << 2);
+        for (let p = 0; p < npu; p++) {
+          mkRows(mr, a, ldaQ, packed + <usize>p * <usize>D * 32, 32, D, S + (<usize>p << 5), ldS, false);
+        }
+        let inv0: f32 = 0, inv1: f32 = 0, inv2: f32 = 0, inv3: f32 = 0;
+        for (let r = 0; r < mr; r++) {
+          const lim = nseg == 0 ? past + t0 + r + 1 : nk;
+          const row = S + <usize>r * ldS;
+          const inv = softmaxRowUnnorm(row, lim, scale);
+          for (let j = lim; j < limMax; j++) store<f32>(row + (<usize>j << 2), 0);
+          if (r == 0) inv0 = inv; else if (r == 1) inv1 = inv; else if (r == 2) inv2 = inv; else inv3 = inv;
+        }
+        const o = out + ((<usize>t0 * <usize>osT + <usize>h * <usize>D) << 2);
+        const ldoB = <usize>osT << 2;
+        let d0 = 0;
+        for (; d0 + 8 <= D; d0 += 8) {
+          mkRows(mr, S, ldS, vg + (<usize>d0 << 2), ldbV, limMax, o + (<usize>d0 << 2), ldoB, false);
+        }
+        for (; d0 < D; d0++) {
+          for (let r = 0; r < mr; r++) {
+            let acc: f32 = 0;
+            const row = S + <usize>r * ldS;
+            for (let j = 0; j < limMax; j++) acc += load<f32>(row + (<usize>j << 2)) * load<f32>(vg + ((<usize>j * <usize>vsT + <usize>d0) << 2));
+            store<f32>(o + <usize>r * ldoB + (<usize>d0 << 2), acc);
+          }
+        }
+        for (let r = 0; r < mr; r++) {
+          const inv = r == 0 ? inv0 : (r == 1 ? inv1 : (r == 2 ? inv2 : inv3));
+          const orow = o + <usize>r * ldoB;
+          const iv = f32x4.splat(inv);
+          let d = 0;
+          for (; d + 4 <= D; d += 4) v128.store(orow + (<usize>d << 2), f32x4.mul(v128.load(orow + (<usize>d << 2)), iv));
+          for (; d < D; d++) store<f32>(orow + (<usize>d << 2), load<f32>(orow + (<usize>d << 2)) * inv);
+        }
+      }
+    }
+  }
+}
+
+// Probe of the engine's i32x4.relaxed_dot_i8x16_i7x16_add_s with a zero accumulator (the wrapper compares
+// it with the exact dot product: V8 11.3 / Node 20 returns twice the dot product and ignores the accumulator).
+export function probe_rdot(a: usize, b: usize, out: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    v128.store(out, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a), v128.load(b), i32x4.splat(0)));
+  }
+}

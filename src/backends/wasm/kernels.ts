@@ -1,0 +1,706 @@
+// WasmKernels: loads the AssemblyScript kernel module (SIMD128 or relaxed-SIMD build), owns the arenas
+// (one shared WebAssembly.Memory + instance per arena, up to 4 GiB each), the weight/KV allocations in
+// them and the worker pool, and exposes the kernels on plain Float32Array / Uint16Array inputs.
+// See DESIGN.md in this folder.
+import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import {
+  CTL_ARENA, CTL_ARGS_BYTE_OFFSET, CTL_BYTES, CTL_DONE, CTL_ERROR, CTL_FN, CTL_GEN, CTL_MAX_ARGS, CTL_NARGS,
+  CTL_SLEEPERS, FN_EXIT, FN_YIELD, KERNEL_NAMES, type KernelName, type WorkerMessage,
+} from './protocol.js';
+
+export type WasmBuild = 'simd' | 'relaxed';
+export type WeightFormat = 'f32' | 'bf16' | 'q8' | 'q4';
+
+export interface WasmKernelsOptions {
+  /** Total threads including the main thread (default 1). */
+  threads?: number;
+  /** 'auto' (default) picks relaxed SIMD when WebAssembly.validate accepts it. */
+  build?: 'auto' | WasmBuild;
+  /** How long a worker spins after a job before sleeping in Atomics.wait (default 2000 us). */
+  spinMicros?: number;
+  /** Bytes of weights/KV per arena before a new arena is opened (default 3.5 GiB; max 4 GiB minus scratch). */
+  arenaBytes?: number;
+  /** Directory with kernels-simd.wasm / kernels-relaxed.wasm (default: dist/wasm next to the compiled sources). */
+  wasmDir?: string | URL;
+}
+
+/** A weight matrix [N, K] (or a vector, N = 1) resident in one arena. */
+export interface WeightHandle {
+  readonly arena: number;
+  readonly format: WeightFormat;
+  readonly N: number;
+  readonly K: number;
+  /** Byte address of the data (f32/bf16 values, or the q8/q4 codes). */
+  readonly ptr: number;
+  /** Byte address of the f32 block scales (q8/q4), else 0. */
+  readonly scalesPtr: number;
+  /** Bytes occupied in the arena. */
+  readonly bytes: number;
+}
+
+/** A KV cache for all layers, f32, layout per layer [nKV, capacity, headDim] for keys and for values. */
+export interface KVCacheHandle {
+  readonly arena: number;
+  readonly layers: number;
+  readonly nKV: number;
+  readonly headDim: number;
+  readonly capacity: number;
+  readonly ptr: number;
+  readonly bytes: number;
+}
+
+export interface AttentionParams {
+  /** Query tokens. q is [T, nH, D] (token stride nH*D unless qStride given). */
+  T: number;
+  nH: number;
+  nKV: number;
+  D: number;
+  /** Softmax scale (default 1/sqrt(D)). */
+  scale?: number;
+  /** Causal: number of earlier keys before the T new ones (key count = past + T). Default 0. */
+  past?: number;
+  /** Non-causal segmented (vision): cumulative segment starts, length nseg+1, last = T. */
+  cuSeqlens?: Int32Array | number[];
+}
+
+const PAGE = 65536;
+const MAX_MEMORY = 4 * 1024 * 1024 * 1024;
+const HEAP_START = 1 << 20; // first byte handed out in every arena
+const GEMV_MAX_M = 4;
+const GEMM_SCRATCH_PER_THREAD = 64 * 256 * 4 + 256;
+const PAR_MIN_ELEMS = 16384; // elementwise kernels smaller than this run on the main thread only
+const QUANT_CHUNK_BYTES = 4 << 20;
+const WEIGHT_TYPE: Record<WeightFormat, number> = { f32: 0, bf16: 1, q8: 2, q4: 3 };
+
+type Fn = (...args: number[]) => number | void;
+
+interface Arena {
+  id: number;
+  memory: WebAssembly.Memory;
+  exports: Record<string, Fn>;
+  table: Fn[];
+  /** end of allocated weights/KV */
+  top: number;
+  buf: SharedArrayBuffer;
+}
+
+function align(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+/** Relaxed SIMD must be switched on in Node 20 (V8 11.3) before compiling. */
+function enableRelaxed(): void {
+  try {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    /* not Node or flag unknown */
+  }
+}
+
+export class WasmKernels {
+  readonly threads: number;
+  readonly build: WasmBuild;
+  private readonly module: WebAssembly.Module;
+  private readonly arenas: Arena[] = [];
+  private readonly arenaBytes: number;
+  private readonly workers: Worker[] = [];
+  private readonly ctl: Int32Array;
+  private readonly args: Float64Array;
+  private readonly spinMicros: number;
+  private readonly argBuf: number[] = [];
+  private disposed = false;
+  /**
+   * Relaxed integer dot for q4: 1 = used (probed exact at start-up), 0 = not used (SIMD128 build, or the
+   * engine's result was not exact; the q4 kernel then uses the SIMD128 int16 dot path).
+   */
+  rdotScale = 0;
+
+  private constructor(module: WebAssembly.Module, build: WasmBuild, threads: number, spinMicros: number, arenaBytes: number) {
+    this.module = module;
+    this.build = build;
+    this.threads = threads;
+    this.spinMicros = spinMicros;
+    this.arenaBytes = arenaBytes;
+    const sab = new SharedArrayBuffer(CTL_BYTES);
+    this.ctl = new Int32Array(sab, 0, CTL_ARGS_BYTE_OFFSET / 4);
+    this.args = new Float64Array(sab, CTL_ARGS_BYTE_OFFSET, CTL_MAX_ARGS);
+  }
+
+  /** Which builds this runtime accepts. */
+  static supportedBuilds(wasmDir?: string | URL): WasmBuild[] {
+    enableRelaxed();
+    const out: WasmBuild[] = [];
+    for (const b of ['simd', 'relaxed'] as const) {
+      try {
+        if (WebAssembly.validate(readFileSync(wasmPath(b, wasmDir)))) out.push(b);
+      } catch {
+        /* missing file */
+      }
+    }
+    return out;
+  }
+
+  static async create(opts: WasmKernelsOptions = {}): Promise<WasmKernels> {
+    const threads = Math.max(1, Math.floor(opts.threads ?? 1));
+    let build: WasmBuild;
+    const supported = WasmKernels.supportedBuilds(opts.wasmDir);
+    if (opts.build === undefined || opts.build === 'auto') {
+      if (supported.includes('relaxed')) build = 'relaxed';
+      else if (supported.includes('simd')) build = 'simd';
+      else throw new Error('WasmKernels: no usable wasm build (SIMD128 required); run scripts/build-wasm.mjs');
+    } else {
+      build = opts.build;
+      if (!supported.includes(build)) throw new Error(`WasmKernels: build '${build}' not supported by this runtime`);
+    }
+    // V8 11.3 (Node 20): Liftoff computes i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (2x the dot product,
+    // accumulator ignored) while TurboFan is right, so a function's result would change when it tiers up.
+    // Compiling the relaxed build with TurboFan only makes it consistent (and skips the slow baseline tier).
+    if (build === 'relaxed') {
+      try {
+        setFlagsFromString('--no-liftoff');
+      } catch {
+        /* not V8 */
+      }
+    }
+    const module = await WebAssembly.compile(readFileSync(wasmPath(build, opts.wasmDir)));
+    const arenaBytes = Math.min(opts.arenaBytes ?? 3.5 * 1024 ** 3, MAX_MEMORY - (256 << 20));
+    const k = new WasmKernels(module, build, threads, opts.spinMicros ?? 2000, arenaBytes);
+    const a0 = k.newArena(HEAP_START + (16 << 20));
+    // use the relaxed integer dot only when it is exact (a doubled result means the buggy baseline tier ran)
+    if (build === 'relaxed') k.rdotScale = k.probeRelaxedDot(a0) === 1 ? 1 : 0;
+    await k.startWorkers();
+    return k;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // arenas, memory
+
+  get arenaCount(): number {
+    return this.arenas.length;
+  }
+
+  /** Bytes used by weights/KV in each arena. */
+  arenaUsage(): number[] {
+    return this.arenas.map((a) => a.top - HEAP_START);
+  }
+
+  private newArena(initialBytes: number): Arena {
+    const memory = new WebAssembly.Memory({ initial: Math.ceil(initialBytes / PAGE), maximum: MAX_MEMORY / PAGE, shared: true });
+    const inst = new WebAssembly.Instance(this.module, { env: { memory } });
+    const exports = inst.exports as unknown as Record<string, Fn>;
+    const a: Arena = {
+      id: this.arenas.length,
+      memory,
+      exports,
+      table: KERNEL_NAMES.map((n) => exports[n]!),
+      top: HEAP_START,
+      buf: memory.buffer as unknown as SharedArrayBuffer,
+    };
+    this.arenas.push(a);
+    return a;
+  }
+
+  /** Runs probe_rdot on random int8 x nibble vectors; returns 1 or 0.5 when consistent, else 0. */
+  private probeRelaxedDot(a: Arena): number {
+    const p = HEAP_START;
+    const i8 = new Int8Array(a.buf, p, 32);
+    const out = new Int32Array(a.buf, p + 32, 4);
+    let factor = 0;
+    let r = 987654321;
+    for (let trial = 0; trial < 64; trial++) {
+      for (let j = 0; j < 16; j++) {
+        r = (Math.imul(r, 1103515245) + 12345) >>> 0;
+        i8[j] = trial === 0 ? (j & 1 ? 127 : -127) : ((r >>> 8) % 255) - 127;
+        i8[16 + j] = trial === 0 ? 15 : (r >>> 3) & 15;
+      }
+      a.exports.probe_rdot!(p, p + 16, p + 32);
+      for (let l = 0; l < 4; l++) {
+        let d = 0;
+        for (let j = 4 * l; j < 4 * l + 4; j++) d += i8[j]! * i8[16 + j]!;
+        const got = out[l]!;
+        let f: number;
+        if (d === 0) { if (got !== 0) return 0; continue; }
+        if (got === d) f = 1;
+        else if (got === 2 * d) f = 0.5;
+        else return 0;
+        if (factor === 0) factor = f;
+        else if (factor !== f) return 0;
+      }
+    }
+    return factor;
+  }
+
+  private async addArena(): Promise<Arena> {
+    const a = this.newArena(HEAP_START + (16 << 20));
+    if (this.workers.length > 0) {
+      const acks = this.workers.map((w) => waitFor(w, (m) => m.type === 'arena-ok' && m.id === a.id));
+      for (const w of this.workers) w.postMessage({ type: 'arena', id: a.id, memory: a.memory } satisfies WorkerMessage);
+      this.dispatchRaw(0, FN_YIELD, 0);
+      for (const w of this.workers) w.postMessage({ type: 'resume' } satisfies WorkerMessage);
+      await Promise.all(acks);
+    }
+    return a;
+  }
+
+  private ensureSize(a: Arena, end: number): void {
+    if (end > MAX_MEMORY) throw new Error(`WasmKernels: arena ${a.id} would exceed 4 GiB (${end} bytes)`);
+    const have = a.memory.buffer.byteLength;
+    if (end > have) {
+      const want = Math.min(MAX_MEMORY, Math.max(end, Math.min(MAX_MEMORY, have + (have >> 3))));
+      a.memory.grow(Math.ceil((want - have) / PAGE));
+    }
+    if (a.buf.byteLength !== a.memory.buffer.byteLength) a.buf = a.memory.buffer as unknown as SharedArrayBuffer;
+  }
+
+  private async alloc(bytes: number): Promise<{ arena: Arena; ptr: number }> {
+    bytes = align(bytes, 64);
+    if (bytes > this.arenaBytes) throw new Error(`WasmKernels: allocation of ${bytes} bytes exceeds the arena size`);
+    let a = this.arenas.find((x) => x.top - HEAP_START + bytes <= this.arenaBytes);
+    if (!a) a = await this.addArena();
+    const ptr = a.top;
+    a.top += bytes;
+    this.ensureSize(a, a.top);
+    return { arena: a, ptr };
+  }
+
+  /** Scratch space above the arena's allocations (valid until the next kernel call). */
+  private scratch(a: Arena, bytes: number): number {
+    const base = align(a.top, 64);
+    this.ensureSize(a, base + bytes + 64);
+    return base;
+  }
+
+  private f32(a: Arena, ptr: number, n: number): Float32Array {
+    return new Float32Array(a.buf, ptr, n);
+  }
+
+  private put(a: Arena, ptr: number, src: ArrayBufferView): void {
+    new Uint8Array(a.buf, ptr, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // pool
+
+  private async startWorkers(): Promise<void> {
+    const url = new URL('./worker.js', import.meta.url);
+    const ready: Promise<unknown>[] = [];
+    for (let t = 1; t < this.threads; t++) {
+      const w = new Worker(url);
+      w.unref();
+      ready.push(waitFor(w, (m) => m.type === 'ready'));
+      const init: WorkerMessage = {
+        type: 'init', tid: t, nth: this.threads, spinMicros: this.spinMicros,
+        ctl: this.ctl.buffer as SharedArrayBuffer, module: this.module,
+        memories: this.arenas.map((a) => a.memory), relaxed: this.build === 'relaxed',
+      };
+      w.postMessage(init);
+      this.workers.push(w);
+    }
+    await Promise.all(ready);
+  }
+
+  /** Publish a job to the workers (nargs already in this.args) and return after they finished. */
+  private dispatchRaw(arena: number, fn: number, nargs: number, main?: () => void): void {
+    const ctl = this.ctl;
+    ctl[CTL_FN] = fn;
+    ctl[CTL_ARENA] = arena;
+    ctl[CTL_NARGS] = nargs;
+    Atomics.store(ctl, CTL_DONE, 0);
+    Atomics.add(ctl, CTL_GEN, 1);
+    if (Atomics.load(ctl, CTL_SLEEPERS) > 0) Atomics.notify(ctl, CTL_GEN);
+    let err: unknown;
+    try {
+      main?.();
+    } catch (e) {
+      err = e;
+    }
+    const need = this.workers.length;
+    while (Atomics.load(ctl, CTL_DONE) < need) {
+      /* spin: workers' shares are about as long as ours */
+    }
+    if (err) throw err;
+    if (ctl[CTL_ERROR]) {
+      ctl[CTL_ERROR] = 0;
+      throw new Error('WasmKernels: a pool worker failed (see stderr)');
+    }
+  }
+
+  /** Run a kernel on all threads (or only on the main thread when `parallel` is false). */
+  private run(a: Arena, name: KernelName, args: number[], parallel = true): void {
+    if (this.disposed) throw new Error('WasmKernels: disposed');
+    const fnId = KERNEL_NAMES.indexOf(name);
+    const f = a.table[fnId]!;
+    const n = args.length;
+    if (!parallel || this.workers.length === 0) {
+      args.push(0, 1);
+      f(...args);
+      return;
+    }
+    for (let i = 0; i < n; i++) this.args[i] = args[i]!;
+    args.push(0, this.threads);
+    this.dispatchRaw(a.id, fnId, n, () => f(...args));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.workers.length) {
+      const ctl = this.ctl;
+      ctl[CTL_FN] = FN_EXIT;
+      Atomics.store(ctl, CTL_DONE, 0);
+      Atomics.add(ctl, CTL_GEN, 1);
+      Atomics.notify(ctl, CTL_GEN);
+      for (const w of this.workers) void w.terminate();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // weights
+
+  /**
+   * Upload a weight. dtype/data: 'f32' with Float32Array, or 'bf16' with Uint16Array of raw bf16 bits
+   * (a Uint8Array of little-endian raw bytes is accepted for both). shape: [N, K] or [n] (vector, N=1).
+   * opts.quant: 'q8' | 'q4' quantises at upload (row chunks through scratch, no full second copy).
+   */
+  async uploadWeight(dtype: 'f32' | 'bf16', shape: readonly number[], data: Float32Array | Uint16Array | Uint8Array,
+    opts: { quant?: 'q8' | 'q4' | 'none' } = {}): Promise<WeightHandle> {
+    const N = shape.length === 1 ? 1 : shape[0]!;
+    const K = shape.length === 1 ? shape[0]! : shape.slice(1).reduce((x, y) => x * y, 1);
+    const esz = dtype === 'f32' ? 4 : 2;
+    if (data.byteLength !== N * K * esz) throw new Error(`uploadWeight: ${data.byteLength} bytes for ${dtype} [${N}, ${K}]`);
+    const quant = opts.quant && opts.quant !== 'none' ? opts.quant : undefined;
+    if (!quant) {
+      const bytes = N * K * esz;
+      const { arena, ptr } = await this.alloc(bytes);
+      this.put(arena, ptr, data);
+      return { arena: arena.id, format: dtype, N, K, ptr, scalesPtr: 0, bytes };
+    }
+    const Kp = align(K, 32);
+    const nb = Kp / 32;
+    const qBytes = quant === 'q8' ? N * Kp : (N * Kp) / 2;
+    const bytes = align(qBytes, 64) + N * nb * 4;
+    const { arena, ptr } = await this.alloc(bytes);
+    const scalesPtr = ptr + align(qBytes, 64);
+    const rowsPerChunk = Math.max(1, Math.floor(QUANT_CHUNK_BYTES / (K * esz)));
+    const src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const fn = arena.exports[quant === 'q8' ? 'quantize_q8' : 'quantize_q4']!;
+    const rowQ = quant === 'q8' ? Kp : Kp / 2;
+    for (let r0 = 0; r0 < N; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, N - r0);
+      const s = this.scratch(arena, rows * K * esz);
+      new Uint8Array(arena.buf, s, rows * K * esz).set(src.subarray(r0 * K * esz, (r0 + rows) * K * esz));
+      fn(s, dtype === 'f32' ? 0 : 1, rows, K, ptr + r0 * rowQ, scalesPtr + r0 * nb * 4);
+    }
+    return { arena: arena.id, format: quant, N, K, ptr, scalesPtr, bytes };
+  }
+
+  /** Read a weight back as f32 (dequantised for q8/q4); for tests and debugging. */
+  readWeight(w: WeightHandle): Float32Array {
+    const a = this.arenas[w.arena]!;
+    const out = new Float32Array(w.N * w.K);
+    if (w.format === 'f32') out.set(this.f32(a, w.ptr, w.N * w.K));
+    else if (w.format === 'bf16') {
+      const u = new Uint16Array(a.buf, w.ptr, w.N * w.K);
+      const o32 = new Uint32Array(out.buffer);
+      for (let i = 0; i < u.length; i++) o32[i] = u[i]! << 16;
+    } else {
+      const Kp = align(w.K, 32);
+      const nb = Kp / 32;
+      const sc = this.f32(a, w.scalesPtr, w.N * nb);
+      const q = new Uint8Array(a.buf, w.ptr, w.format === 'q8' ? w.N * Kp : (w.N * Kp) / 2);
+      for (let n = 0; n < w.N; n++) {
+        for (let k = 0; k < w.K; k++) {
+          const b = k >> 5;
+          let v: number;
+          if (w.format === 'q8') v = (q[n * Kp + k]! << 24) >> 24;
+          else {
+            const byte = q[(n * Kp) / 2 + b * 16 + (k & 15)]!;
+            v = ((k & 31) < 16 ? byte & 15 : byte >> 4) - 8;
+          }
+          out[n * w.K + k] = v * sc[n * nb + b]!;
+        }
+      }
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // linear
+
+  /** y[M, N] = x[M, K] * W^T + bias. x and the result are f32; W any format. */
+  linear(x: Float32Array, M: number, K: number, w: WeightHandle, bias: Float32Array | WeightHandle | null = null, out?: Float32Array): Float32Array {
+    if (K !== w.K) throw new Error(`linear: K ${K} != weight K ${w.K}`);
+    if (x.length < M * K) throw new Error('linear: x too short');
+    const a = this.arenas[w.arena]!;
+    const N = w.N;
+    const xB = M * K * 4, yB = align(M * N * 4, 64);
+    let extra = 0;
+    const Kp = align(K, 32);
+    const small = M <= GEMV_MAX_M;
+    if (!small) extra = this.threads * GEMM_SCRATCH_PER_THREAD;
+    else if (w.format === 'bf16') extra = xB;
+    else if (w.format === 'q8' || w.format === 'q4') extra = M * Kp * 3 + 2 * M * (Kp / 32) * 4 + 256;
+    let biasB = 0;
+    let biasPtr = 0;
+    if (bias && !(bias instanceof Float32Array)) {
+      if (bias.arena !== w.arena || bias.format !== 'f32') throw new Error('linear: bias handle must be f32 in the weight arena');
+      biasPtr = bias.ptr;
+    } else if (bias) biasB = align(N * 4, 64);
+    const s = this.scratch(a, align(xB, 64) + yB + biasB + extra);
+    const xp = s, yp = s + align(xB, 64);
+    let ep = yp + yB;
+    if (bias instanceof Float32Array) {
+      biasPtr = ep;
+      this.put(a, biasPtr, bias.subarray(0, N));
+      ep += biasB;
+    }
+    this.put(a, xp, x.subarray(0, M * K));
+    const ex = a.exports;
+    if (!small) {
+      this.run(a, 'gemm', [WEIGHT_TYPE[w.format], xp, M, K, w.ptr, w.scalesPtr, N, biasPtr, yp, ep, GEMM_SCRATCH_PER_THREAD]);
+    } else if (w.format === 'f32') {
+      this.run(a, 'gemv_f32', [xp, M, K, w.ptr, N, biasPtr, yp]);
+    } else if (w.format === 'bf16') {
+      for (let m = 0; m < M; m++) ex.bf16_perm_x!(xp + m * K * 4, ep + m * K * 4, K);
+      this.run(a, 'gemv_bf16', [xp, ep, M, K, w.ptr, N, biasPtr, yp]);
+    } else {
+      const nb = Kp / 32;
+      const q8 = ep, q16 = align(q8 + M * Kp, 16), xs = align(q16 + M * Kp * 2, 16), xsum = xs + M * nb * 4;
+      ex.quantize_act!(xp, M, K, q8, q16, xs, xsum);
+      if (w.format === 'q8') this.run(a, 'gemv_q8', [q16, xs, M, K, w.ptr, w.scalesPtr, N, biasPtr, yp]);
+      else this.run(a, 'gemv_q4', [q8, q16, xs, xsum, M, K, w.ptr, w.scalesPtr, N, biasPtr, yp, this.rdotScale > 0 ? 1 : 0, this.rdotScale]);
+    }
+    const res = out ?? new Float32Array(M * N);
+    res.set(this.f32(a, yp, M * N));
+    return res;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // elementwise / normalisation (run in arena 0)
+
+  private vec(v: Float32Array | WeightHandle, a: Arena, at: number): number {
+    if (v instanceof Float32Array) {
+      this.put(a, at, v);
+      return at;
+    }
+    if (v.arena !== a.id || v.format !== 'f32') throw new Error('vector weight handle must be f32 in arena 0');
+    return v.ptr;
+  }
+
+  /** y = x / sqrt(mean(x^2) + eps) * weight, per row of `dim`. */
+  rmsnorm(x: Float32Array, rows: number, dim: number, weight: Float32Array | WeightHandle, eps: number, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const n = rows * dim;
+    const s = this.scratch(a, align(n * 4, 64) + align(dim * 4, 64));
+    const wp = this.vec(weight, a, s + align(n * 4, 64));
+    this.put(a, s, x.subarray(0, n));
+    this.run(a, 'rmsnorm', [s, dim, wp, s, dim, rows, dim, eps], n >= PAR_MIN_ELEMS && rows > 1);
+    return this.out(a, s, n, out);
+  }
+
+  /** torch LayerNorm over rows of `dim` with weight and bias. */
+  layernorm(x: Float32Array, rows: number, dim: number, weight: Float32Array | WeightHandle, bias: Float32Array | WeightHandle, eps: number, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const n = rows * dim;
+    const s = this.scratch(a, align(n * 4, 64) + 2 * align(dim * 4, 64));
+    const wp = this.vec(weight, a, s + align(n * 4, 64));
+    const bp = this.vec(bias, a, s + align(n * 4, 64) + align(dim * 4, 64));
+    this.put(a, s, x.subarray(0, n));
+    this.run(a, 'layernorm', [s, wp, bp, s, rows, dim, eps], n >= PAR_MIN_ELEMS && rows > 1);
+    return this.out(a, s, n, out);
+  }
+
+  /**
+   * NeoX half-split rotary embedding on x [T, nH, D] (token stride nH*D), returns the rotated copy.
+   * cos/sin: [T, rot/2]; rot defaults to D.
+   */
+  ropeNeox(x: Float32Array, T: number, nH: number, D: number, cos: Float32Array, sin: Float32Array, rot = D, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const n = T * nH * D, h = (T * rot) / 2;
+    const s = this.scratch(a, align(n * 4, 64) + 2 * align(h * 4, 64));
+    const cp = s + align(n * 4, 64), sp = cp + align(h * 4, 64);
+    this.put(a, s, x.subarray(0, n));
+    this.put(a, cp, cos.subarray(0, h));
+    this.put(a, sp, sin.subarray(0, h));
+    this.run(a, 'rope_neox', [s, T, nH, D, nH * D, cp, sp, rot], n >= PAR_MIN_ELEMS && T * nH > 1);
+    return this.out(a, s, n, out);
+  }
+
+  /** silu(gate) * up, elementwise (same length). */
+  siluMul(gate: Float32Array, up: Float32Array, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const n = gate.length;
+    const s = this.scratch(a, 2 * align(n * 4, 64));
+    const u = s + align(n * 4, 64);
+    this.put(a, s, gate);
+    this.put(a, u, up.subarray(0, n));
+    this.run(a, 'silu_mul', [s, n, u, n, s, n, 1, n], n >= PAR_MIN_ELEMS);
+    return this.out(a, s, n, out);
+  }
+
+  geluTanh(x: Float32Array, out?: Float32Array): Float32Array {
+    return this.unary('gelu_tanh', x, out);
+  }
+
+  /** Exact GELU 0.5 x (1 + erf(x / sqrt 2)), erf in f64. */
+  geluErf(x: Float32Array, out?: Float32Array): Float32Array {
+    return this.unary('gelu_erf', x, out);
+  }
+
+  /** erf evaluated by the wasm module in f64 (the function GELU-erf uses). */
+  erf(x: number): number {
+    return this.arenas[0]!.exports.erf_f64!(x) as number;
+  }
+
+  private unary(name: 'gelu_tanh' | 'gelu_erf', x: Float32Array, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const n = x.length;
+    const s = this.scratch(a, align(n * 4, 64));
+    this.put(a, s, x);
+    this.run(a, name, [s, s, n], n >= PAR_MIN_ELEMS / 4);
+    return this.out(a, s, n, out);
+  }
+
+  /** Row-wise softmax over rows x cols. */
+  softmax(x: Float32Array, rows: number, cols: number, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const n = rows * cols;
+    const s = this.scratch(a, align(n * 4, 64));
+    this.put(a, s, x.subarray(0, n));
+    this.run(a, 'softmax', [s, rows, cols], n >= PAR_MIN_ELEMS && rows > 1);
+    return this.out(a, s, n, out);
+  }
+
+  add(x: Float32Array, y: Float32Array, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const n = x.length;
+    const s = this.scratch(a, 2 * align(n * 4, 64));
+    const t = s + align(n * 4, 64);
+    this.put(a, s, x);
+    this.put(a, t, y.subarray(0, n));
+    this.run(a, 'add', [s, t, s, n], n >= 4 * PAR_MIN_ELEMS);
+    return this.out(a, s, n, out);
+  }
+
+  private out(a: Arena, ptr: number, n: number, out?: Float32Array): Float32Array {
+    const r = out ?? new Float32Array(n);
+    r.set(this.f32(a, ptr, n));
+    return r;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // attention
+
+  private attnScratchPerThread(keys: number, D: number): number {
+    const nkPad = align(Math.max(keys, 1), 8);
+    return align((nkPad * D + 4 * nkPad + 64) * 4, 64);
+  }
+
+  /**
+   * Attention with q, k, v all given: q [T, nH, D], k/v [kvLen, nKV, D] token-major, out [T, nH, D].
+   * Causal (kvLen = past + T) unless p.cuSeqlens is given (non-causal within each segment, kvLen = T).
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, p: AttentionParams, out?: Float32Array): Float32Array {
+    const a = this.arenas[0]!;
+    const { T, nH, nKV, D } = p;
+    const past = p.cuSeqlens ? 0 : (p.past ?? 0);
+    const kvLen = past + T;
+    const qn = T * nH * D, kn = kvLen * nKV * D;
+    const cu = p.cuSeqlens ? Int32Array.from(p.cuSeqlens) : null;
+    const maxKeys = cu ? maxSeg(cu) : kvLen;
+    const sst = this.attnScratchPerThread(maxKeys, D);
+    const s = this.scratch(a, 2 * align(qn * 4, 64) + 2 * align(kn * 4, 64) + align((cu?.length ?? 0) * 4 + 4, 64) + this.threads * sst);
+    const qp = s, kp = qp + align(qn * 4, 64), vp = kp + align(kn * 4, 64), op = vp + align(kn * 4, 64);
+    const cp = op + align(qn * 4, 64), sp = cp + align((cu?.length ?? 0) * 4 + 4, 64);
+    this.put(a, qp, q.subarray(0, qn));
+    this.put(a, kp, k.subarray(0, kn));
+    this.put(a, vp, v.subarray(0, kn));
+    if (cu) this.put(a, cp, cu);
+    const scale = p.scale ?? 1 / Math.sqrt(D);
+    this.run(a, 'attention', [qp, nH * D, kp, nKV * D, D, vp, nKV * D, D, op, nH * D, T, nH, nKV, D, past,
+      cu ? cp : 0, cu ? cu.length - 1 : 0, scale, sp, sst]);
+    return this.out(a, op, qn, out);
+  }
+
+  /** Allocate a KV cache for `layers` layers (f32, per layer keys [nKV, capacity, D] then values). */
+  async createKVCache(layers: number, nKV: number, headDim: number, capacity: number): Promise<KVCacheHandle> {
+    const bytes = layers * 2 * nKV * capacity * headDim * 4;
+    const { arena, ptr } = await this.alloc(bytes);
+    return { arena: arena.id, layers, nKV, headDim, capacity, ptr, bytes };
+  }
+
+  private kvPtrs(c: KVCacheHandle, layer: number): { kp: number; vp: number } {
+    const per = c.nKV * c.capacity * c.headDim * 4;
+    const kp = c.ptr + layer * 2 * per;
+    return { kp, vp: kp + per };
+  }
+
+  /** Write T new token rows k/v [T, nKV, D] at positions pos..pos+T-1 of layer `layer`. */
+  writeKV(c: KVCacheHandle, layer: number, pos: number, T: number, k: Float32Array, v: Float32Array): void {
+    if (pos + T > c.capacity) throw new Error('writeKV: capacity exceeded');
+    const a = this.arenas[c.arena]!;
+    const { kp, vp } = this.kvPtrs(c, layer);
+    const D = c.headDim;
+    for (let g = 0; g < c.nKV; g++) {
+      const kd = this.f32(a, kp + ((g * c.capacity + pos) * D) * 4, T * D);
+      const vd = this.f32(a, vp + ((g * c.capacity + pos) * D) * 4, T * D);
+      for (let t = 0; t < T; t++) {
+        kd.set(k.subarray((t * c.nKV + g) * D, (t * c.nKV + g + 1) * D), t * D);
+        vd.set(v.subarray((t * c.nKV + g) * D, (t * c.nKV + g + 1) * D), t * D);
+      }
+    }
+  }
+
+  /**
+   * Causal attention of T new queries q [T, nH, D] at positions past..past+T-1 against the cache of `layer`
+   * (keys 0..past+T-1 must have been written).
+   */
+  attentionCached(q: Float32Array, c: KVCacheHandle, layer: number, T: number, nH: number, past: number, scale?: number, out?: Float32Array): Float32Array {
+    const a = this.arenas[c.arena]!;
+    const D = c.headDim;
+    const qn = T * nH * D;
+    const sst = this.attnScratchPerThread(past + T, D);
+    const s = this.scratch(a, 2 * align(qn * 4, 64) + this.threads * sst);
+    const qp = s, op = s + align(qn * 4, 64), sp = op + align(qn * 4, 64);
+    this.put(a, qp, q.subarray(0, qn));
+    const { kp, vp } = this.kvPtrs(c, layer);
+    this.run(a, 'attention', [qp, nH * D, kp, D, c.capacity * D, vp, D, c.capacity * D, op, nH * D, T, nH, c.nKV, D, past,
+      0, 0, scale ?? 1 / Math.sqrt(D), sp, sst]);
+    return this.out(a, op, qn, out);
+  }
+}
+
+function maxSeg(cu: Int32Array): number {
+  let m = 0;
+  for (let i = 0; i + 1 < cu.length; i++) m = Math.max(m, cu[i + 1]! - cu[i]!);
+  return m;
+}
+
+function wasmPath(b: WasmBuild, dir?: string | URL): URL {
+  let base: URL;
+  if (dir === undefined) base = new URL('../../../wasm/', import.meta.url);
+  else if (dir instanceof URL) base = new URL(dir.href.endsWith('/') ? dir.href : dir.href + '/');
+  else base = pathToFileURL(dir.endsWith('/') ? dir : dir + '/');
+  return new URL(`kernels-${b}.wasm`, base);
+}
+
+function waitFor(w: Worker, pred: (m: { type: string; id?: number }) => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMsg = (m: { type: string; id?: number }): void => {
+      if (pred(m)) {
+        w.off('message', onMsg);
+        w.off('error', onErr);
+        resolve();
+      }
+    };
+    const onErr = (e: Error): void => {
+      w.off('message', onMsg);
+      reject(e);
+    };
+    w.on('message', onMsg);
+    w.on('error', onErr);
+  });
+}
