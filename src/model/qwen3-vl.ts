@@ -16,6 +16,8 @@ import { WeightLoader, type LoadOptions } from "./weights.js";
 export interface VisualInput {
   pixelValues: Float32Array;
   grids: Grid[];
+  /** Features from an earlier encodeVision of the same pixels (kept by the caller, not released). */
+  encoded?: VisionOutput;
 }
 
 export interface ModelInput {
@@ -117,11 +119,11 @@ export class Qwen3VLModel {
     const addVisual = (kind: "image" | "video", rows: Int32Array, v: VisualInput | null | undefined) => {
       if (!v || rows.length === 0) return;
       const sub: Probe | undefined = opts.probe ? (n, t) => opts.probe!(`${kind}_vision.${n}`, t) : undefined;
-      const out = this.encodeVision(v, sub);
+      const out = v.encoded ?? this.encodeVision(v, sub);
       opts.probe?.(`${kind}_embeds`, out.embeds);
       out.deepstack.forEach((t, k) => opts.probe?.(`${kind}_deepstack.${k}`, t));
       b.scatterRows(h, rows, out.embeds);
-      visual.push(out.embeds, ...out.deepstack);
+      if (!v.encoded) visual.push(out.embeds, ...out.deepstack);
       deepstack.push({ rows, features: out.deepstack });
     };
     addVisual("image", imageRows, input.images);

@@ -114,7 +114,15 @@ function transposeInto(src: Uint8Array, dst: Uint8Array, A: number, B: number, e
     const aligned = dst.byteOffset % es === 0;
     const buf = aligned ? dst : new Uint8Array(A * B * es);
     const D = es === 2 ? new Uint16Array(buf.buffer, buf.byteOffset, A * B) : new Uint32Array(buf.buffer, buf.byteOffset, A * B);
-    for (let a = 0; a < A; a++) for (let b = 0; b < B; b++) D[b * A + a] = S[a * B + b]!;
+    // Blocked so both sides stay in cache (a plain strided loop is ~10x slower at 2048x1536).
+    const TB = 64;
+    for (let a0 = 0; a0 < A; a0 += TB) {
+      const a1 = Math.min(A, a0 + TB);
+      for (let b0 = 0; b0 < B; b0 += TB) {
+        const b1 = Math.min(B, b0 + TB);
+        for (let a = a0; a < a1; a++) for (let b = b0; b < b1; b++) D[b * A + a] = S[a * B + b]!;
+      }
+    }
     if (!aligned) dst.set(buf);
     return;
   }

@@ -131,7 +131,7 @@ export class ReferenceBackend implements Backend {
     }
     return new RefTensor([ids.length, D], out);
   }
-  release(): void {}
+  release(..._ts: Tensor[]): void {}
 
   linear(x: Tensor, w: Weight, bias?: Weight | null): Tensor {
     const X = T(x), Wt = W(w);
