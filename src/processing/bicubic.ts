@@ -57,8 +57,10 @@ function computeCoeffs(inSize: number, outSize: number): Coeffs {
   return { ksize, bounds, weights };
 }
 
+// Sums stay inside int32 as in Pillow (|weights| sum to < 2 and pixels are < 256), so the
+// arithmetic shift is Pillow's floor division by 2^22.
 function clip8(ss: number): number {
-  const v = Math.floor(ss / ONE);
+  const v = ss >> PRECISION_BITS;
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
@@ -92,11 +94,26 @@ export function resizeBicubic(src: Uint8Array, width: number, height: number, ch
         const xmin = bounds[xx * 2]!;
         const n = bounds[xx * 2 + 1]!;
         const kb = xx * ksize;
-        for (let c = 0; c < C; c++) {
-          let ss = HALF;
-          let p = inRow + xmin * C + c;
-          for (let x = 0; x < n; x++, p += C) ss += src[p]! * weights[kb + x]!;
-          out[outRow + xx * C + c] = clip8(ss);
+        if (C === 3) {
+          let s0 = HALF, s1 = HALF, s2 = HALF;
+          let p = inRow + xmin * 3;
+          for (let x = 0; x < n; x++, p += 3) {
+            const w = weights[kb + x]!;
+            s0 += src[p]! * w;
+            s1 += src[p + 1]! * w;
+            s2 += src[p + 2]! * w;
+          }
+          const o = outRow + xx * 3;
+          out[o] = clip8(s0);
+          out[o + 1] = clip8(s1);
+          out[o + 2] = clip8(s2);
+        } else {
+          for (let c = 0; c < C; c++) {
+            let ss = HALF;
+            let p = inRow + xmin * C + c;
+            for (let x = 0; x < n; x++, p += C) ss += src[p]! * weights[kb + x]!;
+            out[outRow + xx * C + c] = clip8(ss);
+          }
         }
       }
     }
@@ -108,16 +125,22 @@ export function resizeBicubic(src: Uint8Array, width: number, height: number, ch
   const out = new Uint8Array(curW * outH * C);
   const { ksize, bounds, weights } = vert;
   const rowLen = curW * C;
+  // Row-at-a-time accumulation keeps the reads contiguous; the integer sums are exact.
+  const acc = new Int32Array(rowLen);
   for (let yy = 0; yy < outH; yy++) {
     const ymin = bounds[yy * 2]! - rowOffset;
     const n = bounds[yy * 2 + 1]!;
     const kb = yy * ksize;
+    acc.fill(HALF);
+    for (let y = 0; y < n; y++) {
+      const w = weights[kb + y]!;
+      const rb = (ymin + y) * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i]! += cur[rb + i]! * w;
+    }
     const outRow = yy * rowLen;
     for (let i = 0; i < rowLen; i++) {
-      let ss = HALF;
-      let p = ymin * rowLen + i;
-      for (let y = 0; y < n; y++, p += rowLen) ss += cur[p]! * weights[kb + y]!;
-      out[outRow + i] = clip8(ss);
+      const v = acc[i]! >> PRECISION_BITS;
+      out[outRow + i] = v < 0 ? 0 : v > 255 ? 255 : v;
     }
   }
   return out;

@@ -62,11 +62,15 @@ export async function decodeImage(bytes: Uint8Array, source?: string): Promise<R
     return { width: bmp.width, height: bmp.height, data: rgb };
   }
   let raw: { data: Buffer; info: OutputInfo };
+  let cmyk = false;
   try {
-    raw = await sharp(bytes, { failOn: "error", limitInputPixels: MAX_DECODE_PIXELS, pages: 1, autoOrient: true })
-      .toColourspace("srgb")
-      .raw({ depth: "uchar" })
-      .toBuffer({ resolveWithObject: true });
+    // Like Pillow (and so the reference), embedded ICC profiles are not applied.
+    const open = () => sharp(bytes, { failOn: "error", limitInputPixels: MAX_DECODE_PIXELS, pages: 1, autoOrient: true, ignoreIcc: true });
+    const meta = await open().metadata();
+    cmyk = meta.space === "cmyk";
+    raw = cmyk
+      ? await open().pipelineColourspace("cmyk").toColourspace("cmyk").raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true })
+      : await open().toColourspace("srgb").raw({ depth: "uchar" }).toBuffer({ resolveWithObject: true });
   } catch (e) {
     const msg = (e as Error).message;
     if (/unsupported image format/i.test(msg)) throw new QwenError(`${what} is not in a supported format (PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF)`);
@@ -77,7 +81,8 @@ export async function decodeImage(bytes: Uint8Array, source?: string): Promise<R
   const px = width * height;
   const src = new Uint8Array(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength);
   let data: Uint8Array;
-  if (channels === 3) data = src.slice();
+  if (cmyk && channels === 4) data = cmykToRgb(src, px);
+  else if (channels === 3) data = src.slice();
   else if (channels === 4) data = compositeOverWhite(src, width, height);
   else if (channels === 1 || channels === 2) {
     // Should not happen after toColourspace("srgb"), but handle grey(+alpha) anyway.
@@ -90,6 +95,19 @@ export async function decodeImage(bytes: Uint8Array, source?: string): Promise<R
     data = compositeOverWhite(rgba, width, height);
   } else throw new QwenError(`${what} has ${channels} channels after conversion to sRGB; cannot make RGB`);
   return { width, height, data };
+}
+
+/** Pillow's CMYK -> RGB: (255 - K) scaled by (255 - C) / 255, rounded like its MULDIV255. */
+function cmykToRgb(cmyk: Uint8Array, n: number): Uint8Array {
+  const out = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const nk = 255 - cmyk[i * 4 + 3]!;
+    for (let c = 0; c < 3; c++) {
+      const t = cmyk[i * 4 + c]! * nk + 128;
+      out[i * 3 + c] = nk - ((t + (t >> 8)) >> 8);
+    }
+  }
+  return out;
 }
 
 function dropAlpha(rgba: Uint8Array, n: number): Uint8Array {
