@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, readdirSync, existsSync, lstatSync, readlink
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { AddressInfo } from "node:net";
-import { resolveModel, hubCacheDir, isCheckpointFile, normalizeEtag, repoCacheDir, type HubProgress } from "../../src/io/hub.js";
+import { resolveModel, createTerminalProgress, hubCacheDir, isCheckpointFile, normalizeEtag, repoCacheDir, type HubProgress } from "../../src/io/hub.js";
 import { QwenError } from "../../src/errors.js";
 import { fixture } from "../helpers/paths.js";
 
@@ -368,4 +368,39 @@ test("a local directory is returned as is, offline, without any request; HF_HUB_
   writeFileSync(join(other, "models--o--m", "snapshots", COMMIT, "config.json"), "{}");
   writeFileSync(join(other, "models--o--m", "snapshots", COMMIT, "model.safetensors"), "x");
   assert.equal(await resolveModel("o/m", { cacheDir: other, offline: true }), join(other, "models--o--m", "snapshots", COMMIT));
+});
+
+test("an AbortSignal stops the download and leaves the partial file for a later resume", async () => {
+  hub.reset();
+  const env = freshEnv();
+  const ac = new AbortController();
+  const f = files.get("model.safetensors")!;
+  await assert.rejects(
+    resolveModel(REPO, {
+      env,
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.file === "model.safetensors" && p.downloaded > 1_000_000) ac.abort(new Error("user abort"));
+      },
+    }),
+    (e: unknown) => e instanceof Error && e.message === "user abort",
+  );
+  const incomplete = join(env.HF_HOME!, "hub", "models--test-org--tiny-qwen3-vl-dense", "blobs", `${f.sha256}.incomplete`);
+  const partial = statSync(incomplete).size;
+  assert.ok(partial > 1_000_000 && partial < f.data.length);
+  hub.log = [];
+  checkSnapshot(await resolveModel(REPO, { env }), env.HF_HOME!);
+  assert.deepEqual(hub.log.filter((r) => r.path === `/cdn/${f.sha256}`).map((r) => r.range), [`bytes=${partial}-`]);
+});
+
+test("terminal progress bar: drawn only on a TTY, one line redrawn with \\r, ended with a newline", () => {
+  const out: string[] = [];
+  const tty = { isTTY: true, columns: 100, write: (s: string) => (out.push(s), true) } as unknown as NodeJS.WriteStream;
+  const bar = createTerminalProgress(tty)!;
+  bar.update({ file: "model.safetensors", fileIndex: 0, fileCount: 2, downloaded: 50, total: 100, bytesDone: 50, bytesTotal: 200, event: "done" });
+  bar.finish();
+  assert.equal(out.length, 2);
+  assert.match(out[0]!, /^\rmodel\.safetensors +\[#+\.+\] +25% 50 B\/200 B .*\(1\/2\)/);
+  assert.equal(out[1], "\n");
+  assert.equal(createTerminalProgress({ isTTY: false } as unknown as NodeJS.WriteStream), undefined);
 });
