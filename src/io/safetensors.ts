@@ -100,9 +100,6 @@ export class SafetensorsFile {
       if (end > dataLen) {
         this.fail(`tensor ${name}: data_offsets end ${end} is past the end of the data (${dataLen} bytes; file truncated?)`);
       }
-      if ((dataStart + begin) % DTYPE_BYTES[dtype] !== 0) {
-        this.fail(`tensor ${name}: misaligned, absolute offset ${dataStart + begin} is not a multiple of the ${dtype} size ${DTYPE_BYTES[dtype]}`);
-      }
       spans.push({ name, begin, end });
       this.tensors.set(name, { name, dtype, shape, offset: dataStart + begin, byteLength: end - begin });
     }
@@ -110,6 +107,14 @@ export class SafetensorsFile {
     for (let i = 1; i < spans.length; i++) {
       const p = spans[i - 1]!, c = spans[i]!;
       if (c.begin < p.end) this.fail(`tensors ${p.name} [${p.begin}, ${p.end}) and ${c.name} [${c.begin}, ${c.end}) overlap`);
+    }
+    // Like the reference reader: the data buffer is indexed without holes, from offset 0.
+    let expect = 0;
+    for (const sp of spans) {
+      if (sp.begin !== expect) {
+        this.fail(`tensor ${sp.name} is misaligned: it starts at data offset ${sp.begin} but the previous tensor ends at ${expect} (the data buffer must be indexed without holes)`);
+      }
+      expect = sp.end;
     }
   }
 
