@@ -132,7 +132,6 @@ for (const cfg of configs) {
     before(async () => {
       k = await WasmKernels.create({ threads: cfg.threads, build: cfg.build });
       assert.equal(k.build, cfg.build);
-      if (cfg.build === 'relaxed') assert.equal(k.rdotScale, 1, 'relaxed integer dot probed exact');
     });
     after(() => k.dispose());
 
@@ -161,6 +160,27 @@ for (const cfg of configs) {
         checkClose(y, r.y, (i) => 1e-5 * r.mag[i]! + 1e-7, `bf16 ${M}x${K}x${N}`);
       }
     });
+
+    if (cfg.build === 'relaxed') {
+      it('q4 GEMV with the relaxed integer dot forced on matches the int16 path', async () => {
+        const kr = await WasmKernels.create({ threads: cfg.threads, build: 'relaxed', q4Path: 'rdot' });
+        try {
+          assert.equal(kr.rdotScale, 1, 'relaxed integer dot probed exact (TurboFan)');
+          const [M, K, N] = [2, 300, 70];
+          const x = randn(M * K, 2), w = randn(N * K);
+          const h1 = await kr.uploadWeight('f32', [N, K], w, { quant: 'q4' });
+          const h2 = await k.uploadWeight('f32', [N, K], w, { quant: 'q4' });
+          const saved = k.rdotScale;
+          k.rdotScale = 0;
+          const yi = k.linear(x, M, K, h2);
+          k.rdotScale = saved;
+          const yr = kr.linear(x, M, K, h1);
+          checkClose(yr, yi, (i) => 1e-5 * (Math.abs(yi[i]!) + 1), 'q4 rdot vs int16');
+        } finally {
+          kr.dispose();
+        }
+      });
+    }
 
     for (const q of ['q8', 'q4'] as const) {
       it(`linear ${q} weights (quantised from f32 and bf16)`, async () => {
