@@ -1,0 +1,104 @@
+// `qwen3-vl generate`: one answer for a messages file. With --json the output is one JSON
+// object (a stable contract: ids, text, prompt_tokens, plus content/reasoning/tool_calls).
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { QwenError } from "../errors.js";
+import { Qwen3VL, type ChatOptions } from "../pipeline.js";
+import { defaultModel } from "./default-model.js";
+
+function readJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new QwenError(`cannot read ${what} file ${path}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new QwenError(`${what} file ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+function num(v: string | undefined, flag: string, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new QwenError(`${flag} expects ${integer ? "an integer" : "a number"}, got "${v}"`);
+  return n;
+}
+
+export async function generateCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: "string" },
+      messages: { type: "string" },
+      prompt: { type: "string" },
+      tools: { type: "string" },
+      "max-new-tokens": { type: "string" },
+      greedy: { type: "boolean" },
+      temperature: { type: "string" },
+      "top-k": { type: "string" },
+      "top-p": { type: "string" },
+      "min-p": { type: "string" },
+      seed: { type: "string" },
+      stop: { type: "string", multiple: true },
+      json: { type: "boolean" },
+    },
+    strict: true,
+  });
+  let messages: unknown[];
+  let baseDir = process.cwd();
+  if (values.messages) {
+    const m = readJson(resolve(values.messages), "messages");
+    if (!Array.isArray(m)) throw new QwenError(`messages file ${values.messages} must hold a JSON list of messages`);
+    messages = m;
+    baseDir = dirname(resolve(values.messages));
+  } else if (values.prompt !== undefined) {
+    messages = [{ role: "user", content: values.prompt }];
+  } else {
+    throw new QwenError("give --messages FILE.json (or --prompt TEXT)");
+  }
+  const tools = values.tools ? readJson(resolve(values.tools), "tools") : undefined;
+  if (tools !== undefined && !Array.isArray(tools)) throw new QwenError(`tools file ${values.tools} must hold a JSON list of tools`);
+
+  const modelRef = values.model ?? (await defaultModel());
+  const vl = await Qwen3VL.load(modelRef);
+  const o: ChatOptions = { baseDir };
+  if (tools) o.tools = tools;
+  const set = <K extends keyof ChatOptions>(k: K, v: ChatOptions[K] | undefined) => { if (v !== undefined) o[k] = v; };
+  set("maxNewTokens", num(values["max-new-tokens"], "--max-new-tokens", true));
+  set("temperature", num(values.temperature, "--temperature"));
+  set("topK", num(values["top-k"], "--top-k", true));
+  set("topP", num(values["top-p"], "--top-p"));
+  set("minP", num(values["min-p"], "--min-p"));
+  set("seed", num(values.seed, "--seed", true));
+  if (values.stop) o.stop = values.stop;
+  if (values.greedy) o.greedy = true;
+
+  if (values.json) {
+    const r = await vl.chat(messages, o);
+    const out = {
+      ids: r.ids, text: r.text, content: r.content, reasoning: r.reasoning,
+      tool_calls: r.toolCalls.map((t) => (t.ok ? { name: t.name, arguments: t.arguments } : { error: t.error, raw: t.raw })),
+      prompt_tokens: r.promptTokens, completion_tokens: r.ids.length, finish_reason: r.finishReason, seed: r.seed, model: vl.dir,
+    };
+    process.stdout.write(JSON.stringify(out) + "\n");
+    return 0;
+  }
+  let inReasoning = false;
+  for await (const d of vl.chatStream(messages, o)) {
+    if (d.type === "reasoning") {
+      if (!inReasoning) { process.stdout.write("<think>\n"); inReasoning = true; }
+      process.stdout.write(d.text);
+    } else if (d.type === "content") {
+      if (inReasoning) { process.stdout.write("\n</think>\n\n"); inReasoning = false; }
+      process.stdout.write(d.text);
+    } else {
+      process.stdout.write("\n");
+      for (const t of d.result.toolCalls) process.stdout.write(`[tool call] ${t.ok ? `${t.name} ${JSON.stringify(t.arguments)}` : `malformed: ${t.error}`}\n`);
+    }
+  }
+  return 0;
+}
