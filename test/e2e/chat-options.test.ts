@@ -1,0 +1,122 @@
+// The library's chat options on the tiny fixture model: sampling, stop strings, abort,
+// streaming, the Thinking split and its budget, tools in the prompt.
+import assert from "node:assert/strict";
+import { copyFileSync, cpSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { Qwen3VL, type ChatDelta } from "../../src/pipeline.js";
+import { fixture } from "../helpers/paths.js";
+
+const MESSAGES = [{ role: "user", content: "Write a haiku about tiny models." }];
+let vl: Qwen3VL;
+before(async () => {
+  vl = await Qwen3VL.load(fixture("models", "tiny-qwen3-vl-dense"));
+});
+
+async function collect(it: AsyncGenerator<ChatDelta>) {
+  const deltas: ChatDelta[] = [];
+  for await (const d of it) deltas.push(d);
+  const done = deltas.at(-1);
+  assert.ok(done && done.type === "done");
+  return { deltas, result: done.result };
+}
+
+describe("sampling options", () => {
+  it("the same seed gives the same answer; another seed another answer", async () => {
+    const o = { temperature: 1.5, topK: 0, topP: 1, maxNewTokens: 16, doSample: true };
+    const a = await vl.chat(MESSAGES, { ...o, seed: 7 });
+    const b = await vl.chat(MESSAGES, { ...o, seed: 7 });
+    const c = await vl.chat(MESSAGES, { ...o, seed: 8 });
+    assert.deepEqual(a.ids, b.ids);
+    assert.equal(a.seed, 7);
+    assert.notDeepEqual(a.ids, c.ids);
+  });
+  it("topK = 1 equals greedy decoding", async () => {
+    const g = await vl.chat(MESSAGES, { greedy: true, maxNewTokens: 12 });
+    const k1 = await vl.chat(MESSAGES, { doSample: true, temperature: 2, topK: 1, seed: 3, maxNewTokens: 12 });
+    assert.deepEqual(k1.ids, g.ids);
+  });
+  it("repetition and presence penalties reach the sampler", async () => {
+    // The one-image case's greedy answer repeats one token 11 times.
+    const img = [{ role: "user", content: [{ type: "image", image: "../media/img_300x170.png" }, { type: "text", text: "Describe this image." }] }];
+    const o = { greedy: true, maxNewTokens: 12, baseDir: fixture("cases") };
+    const g = await vl.chat(img, o);
+    assert.ok(new Set(g.ids).size < g.ids.length);
+    for (const pen of [{ repetitionPenalty: 1e6 }, { presencePenalty: 1e6 }]) {
+      const r = await vl.chat(img, { ...o, ...pen });
+      assert.equal(new Set(r.ids).size, r.ids.length, `no token repeats with ${JSON.stringify(pen)}`);
+    }
+  });
+});
+
+describe("stop strings, abort, streaming", () => {
+  it("stop strings cut exactly (the stop text and everything after it removed)", async () => {
+    const full = await vl.chat(MESSAGES, { greedy: true, maxNewTokens: 24 });
+    const cutAt = Math.floor(full.text.length / 2);
+    const stop = full.text.slice(cutAt, cutAt + 2);
+    const first = full.text.indexOf(stop);
+    const r = await vl.chat(MESSAGES, { greedy: true, maxNewTokens: 24, stop: [stop] });
+    assert.equal(r.text, full.text.slice(0, first));
+    assert.equal(r.finishReason, "stop_string");
+  });
+  it("abort stops within one token", async () => {
+    const ac = new AbortController();
+    let seen = 0;
+    let result;
+    for await (const d of vl.chatStream(MESSAGES, { greedy: true, maxNewTokens: 200, signal: ac.signal })) {
+      if (d.type === "done") result = d.result;
+      else if (++seen === 1) ac.abort();
+    }
+    assert.ok(result);
+    assert.equal(result.finishReason, "abort");
+    assert.ok(result.ids.length <= 3, `stopped after ${result.ids.length} tokens`);
+    const pre = new AbortController();
+    pre.abort();
+    const none = await vl.chat(MESSAGES, { greedy: true, signal: pre.signal });
+    assert.equal(none.ids.length, 0);
+  });
+  it("streamed deltas join to the non-streamed text", async () => {
+    const { deltas, result } = await collect(vl.chatStream(MESSAGES, { greedy: true, maxNewTokens: 20 }));
+    const joined = deltas.filter((d) => d.type === "content").map((d) => (d as { text: string }).text).join("");
+    const once = await vl.chat(MESSAGES, { greedy: true, maxNewTokens: 20 });
+    assert.equal(joined, once.text);
+    assert.equal(result.text, once.text);
+    assert.equal(once.reasoning, null);
+  });
+});
+
+describe("Thinking edition", () => {
+  let thinking: Qwen3VL;
+  before(async () => {
+    const d = mkdtempSync(join(tmpdir(), "qwen3vl-think-"));
+    cpSync(fixture("models", "tiny-qwen3-vl-dense"), d, { recursive: true });
+    copyFileSync(fixture("templates", "qwen3_vl_thinking.jinja"), join(d, "chat_template.jinja"));
+    thinking = await Qwen3VL.load(d);
+  });
+  it("the prompt opens <think>; a thinking budget closes it and the answer follows, split in both forms", async () => {
+    const input = await thinking.prepare(MESSAGES);
+    assert.ok(input.text.endsWith("<|im_start|>assistant\n<think>\n"));
+    const budget = 5;
+    const { deltas, result } = await collect(thinking.chatStream(MESSAGES, { greedy: true, maxNewTokens: 20, maxThinkingTokens: budget }));
+    const tok = thinking.tokenizer;
+    const close = tok.encode("\n</think>\n\n");
+    assert.deepEqual(result.ids.slice(budget, budget + close.length), close, "budget forces </think>");
+    const reasoningText = tok.decode(result.ids.slice(0, budget), { skipSpecialTokens: true }).replace(/^\n+|\n+$/g, "");
+    assert.equal(result.reasoning, reasoningText);
+    const streamedReasoning = deltas.filter((d) => d.type === "reasoning").map((d) => (d as { text: string }).text).join("");
+    const streamedContent = deltas.filter((d) => d.type === "content").map((d) => (d as { text: string }).text).join("");
+    assert.equal(streamedReasoning, result.reasoning);
+    assert.equal(streamedContent, result.content);
+    assert.ok(!result.content.includes("</think>") && !result.reasoning!.includes("</think>"));
+    assert.equal(result.content, tok.decode(result.ids.slice(budget + close.length), { skipSpecialTokens: true }).replace(/^\n+/, ""));
+  });
+});
+
+describe("tools", () => {
+  it("tools are rendered into the prompt by the template", async () => {
+    const tools = [{ type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } } } } }];
+    const input = await vl.prepare(MESSAGES, { tools });
+    assert.match(input.text, /<tools>\n\{"type": "function", "function": \{"name": "get_weather"/);
+  });
+});
