@@ -4,7 +4,9 @@ import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { QwenError } from "../errors.js";
+import { drawGrounding, parseGroundingToPixels, savePng, type GroundingItem } from "../generation/grounding.js";
 import { Qwen3VL, type ChatOptions } from "../pipeline.js";
+import { loadImageFile } from "../processing/image.js";
 import { defaultModel } from "./default-model.js";
 
 function readJson(path: string, what: string): unknown {
@@ -45,6 +47,7 @@ export async function generateCommand(args: string[]): Promise<number> {
       seed: { type: "string" },
       stop: { type: "string", multiple: true },
       json: { type: "boolean" },
+      draw: { type: "string" },
     },
     strict: true,
   });
@@ -79,10 +82,12 @@ export async function generateCommand(args: string[]): Promise<number> {
 
   if (values.json) {
     const r = await vl.chat(messages, o);
+    const grounding = values.draw ? await drawAnswer(r.content, messages, baseDir, resolve(values.draw)) : undefined;
     const out = {
       ids: r.ids, text: r.text, content: r.content, reasoning: r.reasoning,
       tool_calls: r.toolCalls.map((t) => (t.ok ? { name: t.name, arguments: t.arguments } : { error: t.error, raw: t.raw })),
       prompt_tokens: r.promptTokens, completion_tokens: r.ids.length, finish_reason: r.finishReason, seed: r.seed, model: vl.dir,
+      ...(grounding ? { grounding } : {}),
     };
     process.stdout.write(JSON.stringify(out) + "\n");
     return 0;
@@ -98,7 +103,45 @@ export async function generateCommand(args: string[]): Promise<number> {
     } else {
       process.stdout.write("\n");
       for (const t of d.result.toolCalls) process.stdout.write(`[tool call] ${t.ok ? `${t.name} ${JSON.stringify(t.arguments)}` : `malformed: ${t.error}`}\n`);
+      if (values.draw) {
+        const items = await drawAnswer(d.result.content, messages, baseDir, resolve(values.draw));
+        process.stderr.write(`drew ${items.length} grounding item(s) on ${values.draw}\n`);
+      }
     }
   }
   return 0;
+}
+
+/** The first image of the conversation (a local path), resolved like the processor does. */
+function firstImagePath(messages: unknown[], baseDir: string): string | null {
+  for (const m of messages) {
+    const content = (m as { content?: unknown }).content;
+    if (!Array.isArray(content)) continue;
+    for (const item of content as Record<string, unknown>[]) {
+      let src: unknown = item?.["image"];
+      if (src === undefined && item?.["image_url"] !== undefined) {
+        const u = item["image_url"];
+        src = typeof u === "string" ? u : (u as { url?: unknown })?.url;
+      }
+      if (typeof src !== "string") continue;
+      if (src.startsWith("file://")) return new URL(src).pathname;
+      if (/^(https?|data):/.test(src)) return null;
+      return resolve(baseDir, src);
+    }
+  }
+  return null;
+}
+
+/**
+ * Parses bbox_2d / point_2d JSON in the answer, maps the 0-1000 coordinates to the first
+ * image's pixels and saves the image with the boxes and points drawn as PNG.
+ */
+export async function drawAnswer(answer: string, messages: unknown[], baseDir: string, outPath: string): Promise<GroundingItem[]> {
+  const imgPath = firstImagePath(messages, baseDir);
+  if (!imgPath) throw new QwenError("--draw needs a conversation whose first image is a local file");
+  if (resolve(imgPath) === resolve(outPath)) throw new QwenError(`--draw ${outPath} would overwrite the input image; choose another file`);
+  const img = await loadImageFile(imgPath);
+  const items = parseGroundingToPixels(answer, img.width, img.height);
+  await savePng(outPath, drawGrounding(img, items));
+  return items;
 }

@@ -1,28 +1,47 @@
 // The qwen3-vl command line: a thin shell over the library. User errors print one line,
 // never a stack trace.
 import { QwenError } from "../errors.js";
+import { chatCommand } from "./chat.js";
 import { generateCommand } from "./generate.js";
+import { infoCommand } from "./info.js";
 
 export const USAGE = `qwen3-vl: Qwen3-VL vision-language models in TypeScript
 
 Usage:
   qwen3-vl generate --messages FILE.json [--model DIR|REPO] [--tools FILE.json]
                     [--max-new-tokens N] [--greedy] [--temperature T] [--top-k K] [--top-p P]
-                    [--seed S] [--stop TEXT] [--json]
+                    [--seed S] [--stop TEXT] [--draw OUT.png] [--json]
       One answer for a conversation file (Hugging Face / OpenAI message shape; media
       paths relative to the file). --json prints {ids, text, content, reasoning,
-      tool_calls, prompt_tokens, ...} on one line.
+      tool_calls, prompt_tokens, ...} on one line. --draw parses bbox_2d/point_2d
+      in the answer (0-1000 coordinates) and saves the first image with them drawn.
+
+  qwen3-vl chat [--model DIR|REPO] [--system TEXT] [--greedy] [--temperature T] [--seed S]
+                [--max-new-tokens N]          (alias: run)
+      Interactive multi-turn chat with streaming answers; /image PATH and /video PATH [FPS]
+      attach media to the next message; /system, /reset, /help, /exit. Reads one line per
+      message when stdin is piped.
+
+  qwen3-vl info [--model DIR|REPO] [--json]
+      What a checkpoint is: dense/MoE, parameters (text/vision), layers, hidden sizes,
+      heads, head_dim, experts, vocab, tied head, tensor dtypes, bytes on disk, shards.
 
   qwen3-vl help                 this text
+  qwen3-vl chat --help, qwen3-vl info --help   details of one command
 
 --model takes a checkpoint directory or a Hugging Face repo id (e.g.
-Qwen/Qwen3-VL-2B-Instruct, downloaded once into the hub cache).
+Qwen/Qwen3-VL-2B-Instruct, downloaded once into the hub cache). Without --model:
+$QWEN3VL_MODEL, else a small demo model with random weights (real tokenizer and chat
+template; answers are noise) created on first use in $QWEN3VL_HOME (~/.cache/qwen3-vl).
 `;
 
 export type Command = (args: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
   generate: generateCommand,
+  chat: chatCommand,
+  run: chatCommand,
+  info: infoCommand,
 };
 
 export function registerCommand(name: string, cmd: Command): void {
