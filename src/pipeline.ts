@@ -10,6 +10,7 @@ import { splitThinking, ThinkingStreamSplitter, THINK_CLOSE } from "./generation
 import { parseToolCalls, type ToolCallEntry } from "./generation/tool-calls.js";
 import { resolveModel, type ResolveModelOptions } from "./io/hub.js";
 import { Qwen3VLModel } from "./model/qwen3-vl.js";
+import type { LoadOptions } from "./model/weights.js";
 import type { WeightFormat, Backend } from "./tensor/backend.js";
 import { Processor, type ProcessedInput, type ProcessOptions } from "./processing/processor.js";
 
@@ -20,6 +21,8 @@ export interface LoadModelOptions extends ResolveModelOptions {
   weightFormat?: WeightFormat;
   /** Called after each tensor is loaded. */
   onTensor?: (name: string, bytes: number) => void;
+  /** Weight bytes loaded so far and in all. */
+  onLoadProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 export interface ChatOptions extends SamplingOptions {
@@ -44,6 +47,8 @@ export interface ChatOptions extends SamplingOptions {
   maxThinkingTokens?: number;
   /** Greedy decoding regardless of the checkpoint's sampling defaults. */
   greedy?: boolean;
+  /** Prompt processing progress (vision encoders and decoder layers of the prefill). */
+  onPrefillProgress?: (done: number, total: number) => void;
 }
 
 export type FinishReason = "stop" | "length" | "abort" | "stop_string";
@@ -78,12 +83,13 @@ export class Qwen3VL {
 
   /** Loads from a local checkpoint directory or a Hugging Face repo id (downloaded to the hub cache). */
   static async load(modelOrDir: string, opts: LoadModelOptions = {}): Promise<Qwen3VL> {
-    const { backend, weightFormat, onTensor, ...hub } = opts;
+    const { backend, weightFormat, onTensor, onLoadProgress, ...hub } = opts;
     const dir = await resolveModel(modelOrDir, hub);
     const processor = Processor.fromDir(dir);
-    const lo: { matmulFormat?: WeightFormat; onTensor?: (n: string, b: number) => void } = {};
+    const lo: LoadOptions = {};
     if (weightFormat) lo.matmulFormat = weightFormat;
     if (onTensor) lo.onTensor = onTensor;
+    if (onLoadProgress) lo.onProgress = onLoadProgress;
     const m = Qwen3VLModel.load(dir, backend ?? new ReferenceBackend(), lo);
     return new Qwen3VL(dir, m, processor, m.generationConfig);
   }
@@ -166,7 +172,7 @@ export class Qwen3VL {
         inputIds: input.inputIds,
         images: input.images ? { pixelValues: input.images.pixelValues, grids: input.images.grids } : null,
         videos: input.videos ? { pixelValues: input.videos.pixelValues, grids: input.videos.grids } : null,
-      });
+      }, o.onPrefillProgress ? { onProgress: o.onPrefillProgress } : {});
       while (true) {
         let id: number;
         if (forced.length) {

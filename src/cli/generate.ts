@@ -8,6 +8,7 @@ import { drawGrounding, parseGroundingToPixels, savePng, type GroundingItem } fr
 import { Qwen3VL, type ChatOptions } from "../pipeline.js";
 import { loadImageFile } from "../processing/image.js";
 import { defaultModel } from "./default-model.js";
+import { formatBytes, progressBar } from "./progress.js";
 
 function readJson(path: string, what: string): unknown {
   let text: string;
@@ -67,7 +68,9 @@ export async function generateCommand(args: string[]): Promise<number> {
   if (tools !== undefined && !Array.isArray(tools)) throw new QwenError(`tools file ${values.tools} must hold a JSON list of tools`);
 
   const modelRef = values.model ?? (await defaultModel());
-  const vl = await Qwen3VL.load(modelRef);
+  const loadBar = progressBar("loading", process.stderr, formatBytes);
+  const vl = await Qwen3VL.load(modelRef, loadBar ? { onLoadProgress: loadBar.update } : {});
+  loadBar?.finish();
   const o: ChatOptions = { baseDir };
   if (tools) o.tools = tools;
   const set = <K extends keyof ChatOptions>(k: K, v: ChatOptions[K] | undefined) => { if (v !== undefined) o[k] = v; };
@@ -79,6 +82,8 @@ export async function generateCommand(args: string[]): Promise<number> {
   set("seed", num(values.seed, "--seed", true));
   if (values.stop) o.stop = values.stop;
   if (values.greedy) o.greedy = true;
+  const prefillBar = progressBar("prompt");
+  if (prefillBar) o.onPrefillProgress = (d, t) => { prefillBar.update(d, t); if (d === t) prefillBar.finish(); };
 
   if (values.json) {
     const r = await vl.chat(messages, o);

@@ -41,6 +41,8 @@ export interface ForwardOptions {
   /** Return logits for every position of the chunk, not only the last. */
   allLogits?: boolean;
   probe?: Probe;
+  /** Progress of a chunk: steps done of total (vision encoders, then each decoder layer). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export class Qwen3VLModel {
@@ -58,7 +60,16 @@ export class Qwen3VLModel {
     const ck = openCheckpoint(dir);
     try {
       const cfg = parseConfig(ck.config, `${ck.dir}/config.json`);
-      const m = new Qwen3VLModel(backend, cfg, ck.store, opts);
+      let done = 0;
+      const o: LoadOptions = { ...opts };
+      if (opts.onProgress) {
+        o.onTensor = (name, bytes) => {
+          opts.onTensor?.(name, bytes);
+          done += bytes;
+          opts.onProgress!(Math.min(done, ck.weightBytes), ck.weightBytes);
+        };
+      }
+      const m = new Qwen3VLModel(backend, cfg, ck.store, o);
       return Object.assign(m, { dir: ck.dir, generationConfig: ck.generationConfig });
     } finally {
       ck.store.close?.();
@@ -126,10 +137,15 @@ export class Qwen3VLModel {
       if (!v.encoded) visual.push(out.embeds, ...out.deepstack);
       deepstack.push({ rows, features: out.deepstack });
     };
+    const steps = (input.images && imageRows.length ? 1 : 0) + (input.videos && videoRows.length ? 1 : 0) + cfg.text.numLayers;
+    let step = 0;
+    const tick = () => opts.onProgress?.(++step, steps);
     addVisual("image", imageRows, input.images);
+    if (input.images && imageRows.length) tick();
     addVisual("video", videoRows, input.videos);
+    if (input.videos && videoRows.length) tick();
 
-    const hidden = this.text.forward(h, rope.positions, session.cache, start, deepstack, opts.probe);
+    const hidden = this.text.forward(h, rope.positions, session.cache, start, deepstack, opts.probe, opts.onProgress ? tick : undefined);
     b.release(h, ...visual);
     session.length += ids.length;
     session.ropeDelta = rope.ropeDelta;

@@ -12,6 +12,8 @@ export interface LoadOptions {
   matmulFormat?: WeightFormat;
   /** Called after each tensor (for progress bars). */
   onTensor?: (name: string, bytes: number) => void;
+  /** Bytes loaded so far and the checkpoint's weight bytes (Qwen3VLModel.load). */
+  onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);

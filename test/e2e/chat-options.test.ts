@@ -120,3 +120,17 @@ describe("tools", () => {
     assert.match(input.text, /<tools>\n\{"type": "function", "function": \{"name": "get_weather"/);
   });
 });
+
+describe("progress", () => {
+  it("model loading reports bytes up to the checkpoint's weight bytes; the prefill reports vision + every layer", async () => {
+    const seen: [number, number][] = [];
+    const m = await Qwen3VL.load(fixture("models", "tiny-qwen3-vl-dense"), { onLoadProgress: (d, t) => seen.push([d, t]) });
+    const last = seen.at(-1)!;
+    assert.ok(seen.length > 50);
+    assert.ok(last[0] > 0.99 * last[1] && last[0] <= last[1], `loaded ${last[0]} of ${last[1]}`);
+    const steps: number[] = [];
+    const img = [{ role: "user", content: [{ type: "image", image: "../media/img_224x224.png" }, { type: "text", text: "hi" }] }];
+    await m.chat(img, { greedy: true, maxNewTokens: 1, baseDir: fixture("cases"), onPrefillProgress: (d, t) => { steps.push(d); assert.equal(t, 5); } });
+    assert.deepEqual(steps, [1, 2, 3, 4, 5]);
+  });
+});

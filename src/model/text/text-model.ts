@@ -39,6 +39,7 @@ export class TextModel {
   /** Runs all layers over a chunk at cache rows [start, start + S). Returns the pre-norm hidden state. */
   forward(
     h0: Tensor, positions: Int32Array, cache: KVCache, start: number, deepstack: readonly DeepStackSource[], probe?: Probe,
+    onLayer?: () => void,
   ): Tensor {
     const b = this.b;
     const S = h0.shape[0]!;
@@ -53,6 +54,7 @@ export class TextModel {
       h = nh;
       probe?.(`layer_output_before_deepstack.${layer.index}`, h);
       injectDeepStack(b, h, layer.index, deepstack);
+      onLayer?.();
     }
     b.release(cos, sin);
     probe?.("final_norm_input", h);
