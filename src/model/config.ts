@@ -144,7 +144,9 @@ export function parseConfig(json: unknown, file = "config.json"): Qwen3VLConfig 
   // transformers v5 moved rope settings into rope_parameters; accept both spellings.
   const rope = t.optSub("rope_parameters") ?? t.optSub("rope_scaling");
   const ropeTheta = t.has("rope_theta") ? t.num("rope_theta") : rope?.has("rope_theta") ? rope.num("rope_theta") : 5_000_000;
-  const ropeType = rope?.str("rope_type", rope?.str("type", "default")) ?? "default";
+  let ropeType = rope?.str("rope_type", rope?.str("type", "default")) ?? "default";
+  // Qwen2-VL-era configs spell the 3-D rotary "mrope"; transformers treats it as default.
+  if (ropeType === "mrope") ropeType = "default";
   if (ropeType !== "default") {
     throw new QwenError(`${file}: text_config rope_type "${ropeType}" is not supported yet (only "default"; YaRN long-context scaling is listed as not done)`);
   }
