@@ -38,6 +38,8 @@ export async function generateCommand(args: string[]): Promise<number> {
       model: { type: "string" },
       messages: { type: "string" },
       prompt: { type: "string" },
+      image: { type: "string", multiple: true },
+      video: { type: "string", multiple: true },
       tools: { type: "string" },
       "max-new-tokens": { type: "string" },
       greedy: { type: "boolean" },
@@ -60,9 +62,13 @@ export async function generateCommand(args: string[]): Promise<number> {
     messages = m;
     baseDir = dirname(resolve(values.messages));
   } else if (values.prompt !== undefined) {
-    messages = [{ role: "user", content: values.prompt }];
+    const media = [
+      ...(values.image ?? []).map((p) => ({ type: "image", image: p })),
+      ...(values.video ?? []).map((p) => ({ type: "video", video: p })),
+    ];
+    messages = [{ role: "user", content: media.length ? [...media, { type: "text", text: values.prompt }] : values.prompt }];
   } else {
-    throw new QwenError("give --messages FILE.json (or --prompt TEXT)");
+    throw new QwenError("give --messages FILE.json, or --prompt TEXT (with --image PATH / --video PATH)");
   }
   const tools = values.tools ? readJson(resolve(values.tools), "tools") : undefined;
   if (tools !== undefined && !Array.isArray(tools)) throw new QwenError(`tools file ${values.tools} must hold a JSON list of tools`);

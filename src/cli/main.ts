@@ -8,7 +8,8 @@ import { infoCommand } from "./info.js";
 export const USAGE = `qwen3-vl: Qwen3-VL vision-language models in TypeScript
 
 Usage:
-  qwen3-vl generate --messages FILE.json [--model DIR|REPO] [--tools FILE.json]
+  qwen3-vl generate (--messages FILE.json | --prompt TEXT [--image PATH]... [--video PATH]...)
+                    [--model DIR|REPO] [--tools FILE.json]
                     [--max-new-tokens N] [--greedy] [--temperature T] [--top-k K] [--top-p P]
                     [--seed S] [--stop TEXT] [--draw OUT.png] [--json]
       One answer for a conversation file (Hugging Face / OpenAI message shape; media
