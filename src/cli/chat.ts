@@ -3,10 +3,11 @@
 // terminal, lines are read from it one per user turn (no prompt is printed, answers go to
 // stdout one after the other, notices to stderr), so a conversation can be piped in.
 import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { QwenError } from "../errors.js";
+import { assetsDir } from "../io/demo-model.js";
 import { Qwen3VL, type ChatOptions, type ChatResult } from "../pipeline.js";
 import { defaultModel } from "./default-model.js";
 
@@ -137,7 +138,10 @@ export async function chatCommand(args: string[]): Promise<number> {
   const modelRef = values.model ?? (await defaultModel());
   if (interactive) note(`loading ${modelRef} ...\n`);
   const vl = await Qwen3VL.load(modelRef);
-  if (interactive) note(`ready. Type a message, or /help. (${vl.dir})\n`);
+  if (interactive) {
+    note(`ready. Type a message, or /help. (${vl.dir})\n`);
+    if (values.model === undefined && !process.env.QWEN3VL_MODEL) note(`try: /image ${join(assetsDir(), "sample.png")}  then ask about it\n`);
+  }
 
   const session = new ChatSession();
   if (values.system !== undefined) session.system = values.system;

@@ -23,8 +23,9 @@ weight bytes on disk and the safetensors shards. Only config.json and the safete
 headers are read.
 
 Options:
-  --model DIR|REPO   a checkpoint directory or a Hugging Face repo id (downloaded once into
-                     the hub cache). Default: $QWEN3VL_MODEL, else the built-in demo model.
+  --model DIR|REPO   a checkpoint directory or a Hugging Face repo id (a repo is downloaded
+                     in full into the hub cache first, once). Default: $QWEN3VL_MODEL,
+                     else the built-in demo model.
   --json             one JSON object instead of the table
   -h, --help         this text
 

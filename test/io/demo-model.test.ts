@@ -1,6 +1,7 @@
 // The demo model: created in an empty QWEN3VL_HOME with no network, loadable, answers a
 // chat with an image, reused from the cache; its tokenizer encodes like the reference one.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -136,6 +137,21 @@ describe("demo model checkpoint", () => {
     assert.ok(existsSync(join(a.dir, "demo.json")));
     const ref = readFileSync(join(home, DEMO_VERSION, "model.safetensors"));
     assert.ok(readFileSync(join(a.dir, "model.safetensors")).equals(ref));
+  });
+
+  it("two processes creating it at once both get the same complete folder", async () => {
+    const dir = join(home, "race", DEMO_VERSION);
+    const mod = new URL("../../src/io/demo-model.js", import.meta.url).href;
+    const code = `import(${JSON.stringify(mod)}).then((m) => process.stdout.write(JSON.stringify(m.ensureDemoModel({ dir: ${JSON.stringify(dir)} }))))`;
+    const one = () => new Promise<{ dir: string; created: boolean }>((res, rej) => {
+      execFile(process.execPath, ["-e", code], (e, stdout) => (e ? rej(e) : res(JSON.parse(stdout))));
+    });
+    const [a, b] = await Promise.all([one(), one()]);
+    assert.equal(a.dir, dir);
+    assert.equal(b.dir, dir);
+    assert.ok(a.created || b.created);
+    assert.deepEqual(readdirSync(join(home, "race")), [DEMO_VERSION]);
+    assert.ok(readFileSync(join(dir, "model.safetensors")).equals(readFileSync(join(home, DEMO_VERSION, "model.safetensors"))));
   });
 
   it("QWEN3VL_MODEL keeps priority over the demo", async () => {
