@@ -290,12 +290,127 @@ export class WasmKernels {
   private async alloc(bytes: number): Promise<{ arena: Arena; ptr: number }> {
     bytes = align(bytes, 64);
     if (bytes > this.arenaBytes) throw new Error(`WasmKernels: allocation of ${bytes} bytes exceeds the arena size`);
-    let a = this.arenas.find((x) => x.top - HEAP_START + bytes <= this.arenaBytes);
-    if (!a) a = await this.addArena();
+    const r = this.tryAlloc(bytes);
+    if (r) return r;
+    const a = await this.addArena();
     const ptr = a.top;
     a.top += bytes;
     this.ensureSize(a, a.top);
     return { arena: a, ptr };
+  }
+
+  /** First fit in the free list, else the first arena with room; null when none has room (no arena is opened). */
+  private tryAlloc(bytes: number): { arena: Arena; ptr: number } | null {
+    bytes = align(bytes, 64);
+    for (let i = 0; i < this.freeList.length; i++) {
+      const f = this.freeList[i]!;
+      if (f.bytes >= bytes) {
+        const ptr = f.ptr;
+        if (f.bytes === bytes) this.freeList.splice(i, 1);
+        else { f.ptr += bytes; f.bytes -= bytes; }
+        return { arena: this.arenas[f.arena]!, ptr };
+      }
+    }
+    const a = this.arenas.find((x) => x.top - HEAP_START + bytes <= this.arenaBytes);
+    if (!a) return null;
+    const ptr = a.top;
+    a.top += bytes;
+    this.ensureSize(a, a.top);
+    return { arena: a, ptr };
+  }
+
+  private readonly freeList: { arena: number; ptr: number; bytes: number }[] = [];
+
+  /**
+   * Synchronous allocation of `bytes` (64-byte aligned) in an already open arena (reserve() opens them).
+   * Returns null when no open arena has room.
+   */
+  allocSync(bytes: number): { arena: number; ptr: number } | null {
+    const r = this.tryAlloc(bytes);
+    return r ? { arena: r.arena.id, ptr: r.ptr } : null;
+  }
+
+  /** Returns an allocation made by allocSync (or a weight/KV region) to the free list. */
+  free(arena: number, ptr: number, bytes: number): void {
+    bytes = align(bytes, 64);
+    const a = this.arenas[arena]!;
+    if (ptr + bytes === a.top) { a.top = ptr; return; }
+    this.freeList.push({ arena, ptr, bytes });
+  }
+
+  /** Opens arenas until `bytes` of weights/KV fit in the open arenas' remaining budget. */
+  async reserve(bytes: number): Promise<void> {
+    const room = (): number => this.arenas.reduce((s, a) => s + Math.max(0, this.arenaBytes - (a.top - HEAP_START)), 0);
+    while (room() < bytes) await this.addArena();
+  }
+
+  /** Bytes of weights/KV one arena holds before the next is used. */
+  get arenaBudget(): number {
+    return this.arenaBytes;
+  }
+
+  /** The current buffer of an arena (refresh after anything that may grow it). */
+  buffer(arena: number): SharedArrayBuffer {
+    const a = this.arenas[arena]!;
+    if (a.buf.byteLength !== a.memory.buffer.byteLength) a.buf = a.memory.buffer as unknown as SharedArrayBuffer;
+    return a.buf;
+  }
+
+  /** Scratch bytes above an arena's allocations (valid until the next kernel call or allocation). */
+  scratchSync(arena: number, bytes: number): number {
+    return this.scratch(this.arenas[arena]!, bytes);
+  }
+
+  /**
+   * Quantises rows already in arena memory (f32 or bf16 at src) into a q8/q4 weight region: codes at
+   * qs, scales at scales, as uploadWeight lays them out.
+   */
+  quantizeRows(arena: number, quant: 'q8' | 'q4', src: number, srcType: 'f32' | 'bf16', rows: number, K: number, qs: number, scales: number): void {
+    const a = this.arenas[arena]!;
+    a.exports[quant === 'q8' ? 'quantize_q8' : 'quantize_q4']!(src, srcType === 'f32' ? 0 : 1, rows, K, qs, scales);
+  }
+
+  /** Rows [start, end) of a weight as a handle of its own (no copy): expert slices of a stacked MoE weight. */
+  sliceWeight(w: WeightHandle, start: number, end: number): WeightHandle {
+    if (start < 0 || end > w.N || start > end) throw new Error(`sliceWeight: rows [${start}, ${end}) of ${w.N}`);
+    const n = end - start;
+    if (w.format === 'f32' || w.format === 'bf16') {
+      const esz = w.format === 'f32' ? 4 : 2;
+      return { arena: w.arena, format: w.format, N: n, K: w.K, ptr: w.ptr + start * w.K * esz, scalesPtr: 0, bytes: n * w.K * esz };
+    }
+    const Kp = align(w.K, 32), nb = Kp / 32;
+    const rowQ = w.format === 'q8' ? Kp : Kp / 2;
+    return { arena: w.arena, format: w.format, N: n, K: w.K, ptr: w.ptr + start * rowQ, scalesPtr: w.scalesPtr + start * nb * 4, bytes: n * (rowQ + nb * 4) };
+  }
+
+  /** Dequantised f32 copies of the given rows of a weight, into out ([rows.length, K]). */
+  readRows(w: WeightHandle, rows: ArrayLike<number>, out: Float32Array): void {
+    const buf = this.buffer(w.arena);
+    const K = w.K;
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      if (r < 0 || r >= w.N) throw new Error(`readRows: row ${r} of ${w.N}`);
+      const o = out.subarray(i * K, (i + 1) * K);
+      if (w.format === 'f32') o.set(new Float32Array(buf, w.ptr + r * K * 4, K));
+      else if (w.format === 'bf16') {
+        const u = new Uint16Array(buf, w.ptr + r * K * 2, K);
+        const o32 = new Uint32Array(o.buffer, o.byteOffset, K);
+        for (let k = 0; k < K; k++) o32[k] = u[k]! << 16;
+      } else {
+        const Kp = align(K, 32), nb = Kp / 32;
+        const sc = new Float32Array(buf, w.scalesPtr + r * nb * 4, nb);
+        if (w.format === 'q8') {
+          const q = new Int8Array(buf, w.ptr + r * Kp, K);
+          for (let k = 0; k < K; k++) o[k] = q[k]! * sc[k >> 5]!;
+        } else {
+          const q = new Uint8Array(buf, w.ptr + (r * Kp) / 2, Kp / 2);
+          for (let k = 0; k < K; k++) {
+            const byte = q[(k >> 5) * 16 + (k & 15)]!;
+            o[k] = (((k & 31) < 16 ? byte & 15 : byte >> 4) - 8) * sc[k >> 5]!;
+          }
+        }
+      }
+    }
   }
 
   /** Scratch space above the arena's allocations (valid until the next kernel call). */
@@ -654,6 +769,24 @@ export class WasmKernels {
     const scale = p.scale ?? 1 / Math.sqrt(D);
     this.run(a, 'attention', [qp, nH * D, kp, nKV * D, D, vp, nKV * D, D, op, nH * D, T, nH, nKV, D, past,
       cu ? cp : 0, cu ? cu.length - 1 : 0, scale, sp, sst]);
+    return this.out(a, op, qn, out);
+  }
+
+  /**
+   * Causal attention of T queries q [T, nH, D] (positions past..past+T-1) against keys/values that already
+   * live in arena `arena`, token-major with token stride `kvStride` elements (head stride D): keys at kPtr,
+   * values at vPtr, rows 0..past+T-1.
+   */
+  attentionResident(q: Float32Array, arena: number, kPtr: number, vPtr: number, kvStride: number, T: number, nH: number, nKV: number, D: number,
+    past: number, scale?: number, out?: Float32Array): Float32Array {
+    const a = this.arenas[arena]!;
+    const qn = T * nH * D;
+    const sst = this.attnScratchPerThread(past + T, D);
+    const s = this.scratch(a, 2 * align(qn * 4, 64) + this.threads * sst);
+    const qp = s, op = s + align(qn * 4, 64), sp = op + align(qn * 4, 64);
+    this.put(a, qp, q.subarray(0, qn));
+    this.run(a, 'attention', [qp, nH * D, kPtr, kvStride, D, vPtr, kvStride, D, op, nH * D, T, nH, nKV, D, past,
+      0, 0, scale ?? 1 / Math.sqrt(D), sp, sst]);
     return this.out(a, op, qn, out);
   }
 

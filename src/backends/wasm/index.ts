@@ -1,0 +1,589 @@
+// WasmBackend: the engine's backend contract (src/tensor/backend.ts) on the WebAssembly kernels.
+//
+// - Weights live only in wasm memory (arenas of shared memories, several for models above 4 GiB):
+//   `loadWeight` has the checkpoint reader write straight into the arena (f32/bf16 as stored), or into
+//   arena scratch above the allocation and converts / quantises from there (q8, q4, f32<->bf16). No copy
+//   of a weight is kept in the JS heap. Arenas are opened up front by `create({ weightBytes })`, so the
+//   contract's synchronous `loadWeight` never has to open one (opening one messages the workers).
+// - Activations (`Tensor`) are Float32Arrays in the JS heap; each kernel call copies its inputs into the
+//   arena's scratch and the result out (~3 us + memcpy per call, see DESIGN.md).
+// - The KV cache lives in wasm memory (token-major [capacity, kvDim] per layer for keys and for values,
+//   grown by doubling); `kvRead` returns views and `attention` runs on the resident rows.
+// - MoE: the router runs on the backend, top-k in TS on the small [S, E] logits, tokens grouped per
+//   chosen expert, and only the chosen experts' rows of the stacked weights are touched.
+import { QwenError } from "../../errors.js";
+import { DTYPE_BYTES, toFloat32 } from "../../io/safetensors.js";
+import type {
+  AttentionOptions, Backend, KVCache, MoEWeights, Tensor, Weight, WeightFormat, WeightOptions, WeightSource,
+} from "../../tensor/backend.js";
+import { lastDim, numel } from "../../tensor/backend.js";
+import { ReferenceBackend } from "../reference/index.js";
+import { WasmKernels, type WasmBuild, type WeightHandle } from "./kernels.js";
+
+export interface WasmBackendOptions {
+  /** Total threads including the main thread (default: available parallelism, at most 8). */
+  threads?: number;
+  /** Kernel build: 'auto' (relaxed SIMD when the runtime accepts it), 'simd' or 'relaxed'. */
+  build?: "auto" | WasmBuild;
+  /**
+   * Bytes of weights (and KV cache) the model will need; enough arenas are opened up front for them
+   * (see `WasmBackend.estimateWeightBytes`). Default: one arena (3.5 GiB).
+   */
+  weightBytes?: number;
+  /** Bytes per arena before the next one is used (default 3.5 GiB). */
+  arenaBytes?: number;
+  /** Directory with the .wasm builds (default dist/wasm). */
+  wasmDir?: string | URL;
+}
+
+class WTensor implements Tensor {
+  constructor(readonly shape: readonly number[], readonly data: Float32Array) {}
+}
+
+class KVLayer {
+  arena = 0;
+  ptr = 0;
+  cap = 0;
+  /** Rows written so far (the prefix kept when the region grows). */
+  filled = 0;
+}
+
+class WKV implements KVCache {
+  readonly perLayer: KVLayer[] = [];
+  constructor(readonly layers: number, readonly kvDim: number) {
+    for (let l = 0; l < layers; l++) this.perLayer.push(new KVLayer());
+  }
+}
+
+/** First `length` keys or values of one cache layer, read in place by `attention`. */
+class KVView implements Tensor {
+  readonly shape: readonly number[];
+  constructor(readonly cache: WKV, readonly layer: number, readonly length: number, readonly which: "k" | "v") {
+    this.shape = [length, cache.kvDim];
+  }
+}
+
+class WWeight implements Weight {
+  constructor(readonly shape: readonly number[], readonly format: WeightFormat, readonly h: WeightHandle) {}
+}
+
+const W = (w: Weight): WWeight => {
+  if (!(w instanceof WWeight)) throw new Error("wasm backend: weight was not loaded by this backend");
+  return w;
+};
+
+function check(cond: boolean, msg: string): asserts cond {
+  if (!cond) throw new Error(`wasm backend: ${msg}`);
+}
+
+const align = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** Bytes a [N, K] matrix takes in a format (q8/q4: padded codes + one f32 scale per 32 values). */
+export function formatBytes(format: WeightFormat, N: number, K: number): number {
+  const Kp = align(K, 32);
+  switch (format) {
+    case "f32": return align(N * K * 4, 64);
+    case "bf16": return align(N * K * 2, 64);
+    case "q8": return align(align(N * Kp, 64) + N * (Kp / 32) * 4, 64);
+    case "q4": return align(align((N * Kp) / 2, 64) + N * (Kp / 32) * 4, 64);
+  }
+}
+
+function f32ToBf16Bits(f: Float32Array, out: Uint16Array): void {
+  const u = new Uint32Array(f.buffer, f.byteOffset, f.length);
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i]!;
+    if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff)) out[i] = (x >>> 16) | 0x40; // NaN stays NaN
+    else out[i] = (x + 0x7fff + ((x >>> 16) & 1)) >>> 16; // round to nearest even
+  }
+}
+
+export class WasmBackend implements Backend {
+  readonly name = "wasm";
+  private readonly ref = new ReferenceBackend();
+  /** Half-width rope tables per cos/sin tensor (null: the halves differ, rope runs in TS). */
+  private readonly ropeHalf = new WeakMap<Float32Array, Float32Array | null>();
+  private weightBytesLoaded = 0;
+
+  private constructor(readonly kernels: WasmKernels, readonly reservedBytes: number) {}
+
+  static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
+    const { availableParallelism } = await import("node:os");
+    const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, availableParallelism())));
+    const kernels = await WasmKernels.create({
+      threads, build: opts.build ?? "auto", ...(opts.arenaBytes ? { arenaBytes: opts.arenaBytes } : {}),
+      ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}),
+    });
+    const reserve = opts.weightBytes ?? 0;
+    await kernels.reserve(reserve);
+    return new WasmBackend(kernels, reserve);
+  }
+
+  /**
+   * Bytes a checkpoint's weights take on this backend with `matmulFormat` for matrices (vectors and
+   * the vision position table stay f32), plus a margin for the KV cache.
+   */
+  static estimateWeightBytes(tensors: Iterable<{ name: string; shape: readonly number[] }>, matmulFormat: WeightFormat, kvMarginBytes = 512 << 20): number {
+    let total = 0;
+    for (const t of tensors) {
+      const K = lastDim(t.shape), N = numel(t.shape) / Math.max(1, K);
+      const vector = t.shape.length === 1 || t.name.endsWith("pos_embed.weight");
+      total += formatBytes(vector ? "f32" : matmulFormat, N, K);
+    }
+    return total + kvMarginBytes;
+  }
+
+  get threads(): number {
+    return this.kernels.threads;
+  }
+  get build(): WasmBuild {
+    return this.kernels.build;
+  }
+  /** Bytes of weights held in wasm memory. */
+  get weightBytes(): number {
+    return this.weightBytesLoaded;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // storage
+
+  private allocOrThrow(bytes: number, what: string): { arena: number; ptr: number } {
+    const r = this.kernels.allocSync(bytes);
+    if (!r) {
+      throw new QwenError(
+        `wasm backend: no room for ${what} (${bytes} bytes): ${this.kernels.arenaCount} arena(s) of ${(this.kernels.arenaBudget / 2 ** 30).toFixed(2)} GiB are open ` +
+        `(${(this.weightBytesLoaded / 2 ** 30).toFixed(2)} GiB of weights loaded); create the backend with a larger weightBytes ` +
+        `(WasmBackend.estimateWeightBytes gives the size a checkpoint needs)`,
+      );
+    }
+    return r;
+  }
+
+  loadWeight(src: WeightSource, opts: WeightOptions = {}): Weight {
+    const shape = src.shape;
+    const n = numel(shape);
+    const K = lastDim(shape), N = K === 0 ? 0 : n / K;
+    const want: WeightFormat = opts.format ?? (src.dtype === "BF16" ? "bf16" : "f32");
+    if (!["f32", "bf16", "q8", "q4"].includes(want)) throw new QwenError(`${src.name}: the wasm backend does not run ${want} weights`);
+    if (!["F32", "BF16", "F16", "F64"].includes(src.dtype)) throw new QwenError(`${src.name}: weights must be F32, BF16, F16 or F64 (got ${src.dtype})`);
+    const srcBytes = n * DTYPE_BYTES[src.dtype];
+    const bytes = formatBytes(want, N, K);
+    const { arena, ptr } = this.allocOrThrow(bytes, src.name);
+    const k = this.kernels;
+    let scalesPtr = 0;
+    // Same element type: the reader writes straight into wasm memory.
+    if ((want === "f32" && src.dtype === "F32") || (want === "bf16" && src.dtype === "BF16")) {
+      src.readInto(new Uint8Array(k.buffer(arena), ptr, srcBytes));
+    } else {
+      // Read into arena scratch above the new allocation (later allocations reuse those pages), or, if
+      // that would pass 4 GiB, into a temporary JS buffer processed in chunks.
+      let scratch = -1;
+      try {
+        scratch = k.scratchSync(arena, srcBytes);
+      } catch {
+        scratch = -1;
+      }
+      let host: Uint8Array | null = null;
+      if (scratch >= 0) src.readInto(new Uint8Array(k.buffer(arena), scratch, srcBytes));
+      else {
+        host = new Uint8Array(srcBytes);
+        src.readInto(host);
+      }
+      // Element type the converters read: f32 or bf16 (F16/F64 are widened to f32 in JS first).
+      const direct = src.dtype === "F32" || src.dtype === "BF16";
+      const inType: "f32" | "bf16" = src.dtype === "BF16" ? "bf16" : "f32";
+      const ies = inType === "f32" ? 4 : 2;
+      const Kp = align(K, 32), nb = Kp / 32;
+      const rowQ = want === "q8" ? Kp : Kp / 2;
+      if (want === "q8" || want === "q4") scalesPtr = ptr + align(want === "q8" ? N * Kp : (N * Kp) / 2, 64);
+      const rowsPerChunk = host || !direct ? Math.max(1, Math.floor((4 << 20) / Math.max(1, K * 4))) : N;
+      for (let r0 = 0; r0 < N; r0 += rowsPerChunk) {
+        const rows = Math.min(rowsPerChunk, N - r0);
+        let at: number; // address of this chunk's source rows (inType) in the arena
+        if (direct && !host) at = scratch + r0 * K * ies;
+        else {
+          const raw = (host ?? new Uint8Array(k.buffer(arena), scratch, srcBytes)).subarray(r0 * K * DTYPE_BYTES[src.dtype], (r0 + rows) * K * DTYPE_BYTES[src.dtype]);
+          const vals: Uint8Array = direct ? raw : (() => { const f = toFloat32(src.dtype, raw.slice(), src.name); return new Uint8Array(f.buffer); })();
+          // staging area above the scratch copy (or right above the allocation when reading from host)
+          const stageBase = host ? 0 : align(scratch + srcBytes, 64) - k.scratchSync(arena, 0);
+          at = k.scratchSync(arena, stageBase + vals.byteLength) + stageBase;
+          new Uint8Array(k.buffer(arena), at, vals.byteLength).set(vals);
+        }
+        const buf = k.buffer(arena);
+        if (want === "q8" || want === "q4") {
+          k.quantizeRows(arena, want, at, inType, rows, K, ptr + r0 * rowQ, scalesPtr + r0 * nb * 4);
+        } else if (want === "f32") {
+          const dst = new Float32Array(buf, ptr + r0 * K * 4, rows * K);
+          if (inType === "f32") dst.set(new Float32Array(buf, at, rows * K));
+          else {
+            const s16 = new Uint16Array(buf, at, rows * K), d32 = new Uint32Array(buf, ptr + r0 * K * 4, rows * K);
+            for (let i = 0; i < s16.length; i++) d32[i] = s16[i]! << 16;
+          }
+        } else {
+          // bf16 from f32 values
+          f32ToBf16Bits(new Float32Array(buf, at, rows * K), new Uint16Array(buf, ptr + r0 * K * 2, rows * K));
+        }
+      }
+    }
+    const h: WeightHandle = { arena, format: want, N, K, ptr, scalesPtr, bytes };
+    this.weightBytesLoaded += bytes;
+    return new WWeight([...shape], want, h);
+  }
+
+  /** f32 view of a vector weight in wasm memory (no copy). */
+  private vec(w: Weight): Float32Array {
+    const h = W(w).h;
+    check(h.format === "f32", `vector weight must be f32 (is ${h.format})`);
+    return new Float32Array(this.kernels.buffer(h.arena), h.ptr, h.N * h.K);
+  }
+
+  private data(t: Tensor): Float32Array {
+    if (t instanceof WTensor) return t.data;
+    if (t instanceof KVView) {
+      const L = t.cache.perLayer[t.layer]!;
+      const n = t.length * t.cache.kvDim;
+      if (n === 0) return new Float32Array(0);
+      const base = L.ptr + (t.which === "k" ? 0 : L.cap * t.cache.kvDim * 4);
+      return new Float32Array(this.kernels.buffer(L.arena), base, n).slice();
+    }
+    throw new Error("wasm backend: tensor was not made by this backend");
+  }
+
+  private make(shape: readonly number[], data: Float32Array): WTensor {
+    return new WTensor(shape, data);
+  }
+
+  fromArray(data: Float32Array, shape: readonly number[]): Tensor {
+    check(data.length === numel(shape), `fromArray: ${data.length} values for shape ${JSON.stringify(shape)}`);
+    return this.make([...shape], data);
+  }
+  toArray(t: Tensor): Float32Array {
+    return t instanceof WTensor ? t.data.slice() : this.data(t);
+  }
+  reshape(t: Tensor, shape: readonly number[]): Tensor {
+    const d = this.data(t);
+    check(numel(shape) === d.length, `reshape ${JSON.stringify(t.shape)} -> ${JSON.stringify(shape)}`);
+    return this.make([...shape], d);
+  }
+  sliceRows(t: Tensor, start: number, end: number): Tensor {
+    const d = this.data(t);
+    const c = lastDim(t.shape);
+    const rows = c === 0 ? 0 : d.length / c;
+    check(start >= 0 && end <= rows && start <= end, `sliceRows [${start}, ${end}) of ${rows}`);
+    return this.make([end - start, c], d.subarray(start * c, end * c));
+  }
+  embed(table: Weight, ids: Int32Array): Tensor {
+    const w = W(table);
+    const [V, D] = [w.h.N, w.h.K];
+    for (const id of ids) if (id < 0 || id >= V) throw new QwenError(`token id ${id} is outside the embedding table (0..${V - 1})`);
+    const out = new Float32Array(ids.length * D);
+    this.kernels.readRows(w.h, ids, out);
+    return this.make([ids.length, D], out);
+  }
+  release(..._ts: Tensor[]): void {
+    // Activations are JS arrays (the GC frees them); KV views own nothing.
+  }
+  async sync(): Promise<void> {}
+  dispose(): void {
+    this.kernels.dispose();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // math
+
+  linear(x: Tensor, w: Weight, bias?: Weight | null): Tensor {
+    const X = this.data(x), Wt = W(w);
+    const K = lastDim(x.shape);
+    const M = K === 0 ? 0 : X.length / K;
+    check(Wt.h.K === K && (Wt.shape.length === 2 || Wt.shape.length === 3), `linear: x [${M}, ${K}] with weight ${JSON.stringify(Wt.shape)}`);
+    const N = Wt.h.N;
+    const outShape = [...x.shape.slice(0, -1), N];
+    if (M === 0) return this.make(outShape, new Float32Array(0));
+    let b: Float32Array | WeightHandle | null = null;
+    if (bias) {
+      const bh = W(bias).h;
+      b = bh.arena === Wt.h.arena && bh.format === "f32" ? bh : this.vec(bias);
+    }
+    return this.make(outShape, this.kernels.linear(X, M, K, Wt.h, b));
+  }
+
+  /** linear on rows [start, end) of a (stacked) weight, without copying the weight. */
+  linearRows(x: Float32Array, M: number, w: Weight, start: number, end: number): Float32Array {
+    const h = this.kernels.sliceWeight(W(w).h, start, end);
+    return this.kernels.linear(x, M, h.K, h, null);
+  }
+
+  rmsNorm(x: Tensor, w: Weight, eps: number): Tensor {
+    const X = this.data(x), wd = this.vec(w);
+    const g = wd.length;
+    check(X.length % g === 0, `rmsNorm: ${X.length} values not divisible by ${g}`);
+    if (X.length === 0) return this.make(x.shape, new Float32Array(0));
+    return this.make(x.shape, this.kernels.rmsnorm(X, X.length / g, g, wd, eps));
+  }
+
+  layerNorm(x: Tensor, w: Weight, b: Weight, eps: number): Tensor {
+    const X = this.data(x), wd = this.vec(w), bd = this.vec(b);
+    const g = wd.length;
+    check(lastDim(x.shape) === g, `layerNorm: last dim ${lastDim(x.shape)} vs weight ${g}`);
+    if (X.length === 0) return this.make(x.shape, new Float32Array(0));
+    return this.make(x.shape, this.kernels.layernorm(X, X.length / g, g, wd, bd, eps));
+  }
+
+  add(a: Tensor, b: Tensor): Tensor {
+    const A = this.data(a), B = this.data(b);
+    check(A.length === B.length, `add: ${A.length} vs ${B.length}`);
+    const out = new Float32Array(A.length);
+    for (let i = 0; i < out.length; i++) out[i] = A[i]! + B[i]!;
+    return this.make(a.shape, out);
+  }
+  addInPlace(a: Tensor, b: Tensor): void {
+    const A = this.data(a), B = this.data(b);
+    check(a instanceof WTensor, "addInPlace on a KV view");
+    check(A.length === B.length, `addInPlace: ${A.length} vs ${B.length}`);
+    for (let i = 0; i < A.length; i++) A[i] = A[i]! + B[i]!;
+  }
+  geluTanh(x: Tensor): Tensor {
+    const X = this.data(x);
+    return this.make(x.shape, X.length ? this.kernels.geluTanh(X) : new Float32Array(0));
+  }
+  geluErf(x: Tensor): Tensor {
+    const X = this.data(x);
+    return this.make(x.shape, X.length ? this.kernels.geluErf(X) : new Float32Array(0));
+  }
+  siluMul(gate: Tensor, up: Tensor): Tensor {
+    const G = this.data(gate), U = this.data(up);
+    check(G.length === U.length, `siluMul: ${G.length} vs ${U.length}`);
+    return this.make(gate.shape, G.length ? this.kernels.siluMul(G, U) : new Float32Array(0));
+  }
+
+  rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
+    const X = this.data(x), C = this.data(cos), S = this.data(sin);
+    const cols = lastDim(x.shape);
+    const rows = cols === 0 ? 0 : X.length / cols;
+    const d = lastDim(cos.shape);
+    check(cos.shape[0] === rows && cols % d === 0 && d % 2 === 0, `rope: x ${JSON.stringify(x.shape)}, cos ${JSON.stringify(cos.shape)}`);
+    const ch = this.halfTable(C, rows, d), sh = this.halfTable(S, rows, d);
+    if (!ch || !sh || rows === 0) {
+      const r = this.ref.rope(this.ref.fromArray(X, x.shape), this.ref.fromArray(C, cos.shape), this.ref.fromArray(S, sin.shape));
+      return this.make(x.shape, this.ref.toArray(r));
+    }
+    return this.make(x.shape, this.kernels.ropeNeox(X, rows, cols / d, d, ch, sh));
+  }
+
+  /** [rows, d/2] when every row's two halves are equal (the usual cat(freqs, freqs) tables). */
+  private halfTable(t: Float32Array, rows: number, d: number): Float32Array | null {
+    const hit = this.ropeHalf.get(t);
+    if (hit !== undefined) return hit;
+    const half = d / 2;
+    const out = new Float32Array(rows * half);
+    let ok = true;
+    for (let r = 0; r < rows && ok; r++) {
+      for (let i = 0; i < half; i++) {
+        const a = t[r * d + i]!;
+        if (a !== t[r * d + i + half]) { ok = false; break; }
+        out[r * half + i] = a;
+      }
+    }
+    const res = ok ? out : null;
+    this.ropeHalf.set(t, res);
+    return res;
+  }
+
+  attention(q: Tensor, k: Tensor, v: Tensor, o: AttentionOptions): Tensor {
+    const { nHeads, nKVHeads, headDim: d } = o;
+    const Q = this.data(q);
+    const S = Q.length / (nHeads * d);
+    const Tn = k.shape[0]!;
+    check(Number.isInteger(S) && nHeads % nKVHeads === 0, "attention: shapes");
+    const outShape = [S, nHeads * d];
+    if (S === 0) return this.make(outShape, new Float32Array(0));
+    const qOff = o.qOffset ?? 0;
+    // Resident path: keys/values are the rows of one KV cache layer.
+    if (k instanceof KVView && v instanceof KVView && k.cache === v.cache && k.layer === v.layer && k.length === v.length
+      && o.causal && !o.segments && Tn === qOff + S && k.cache.kvDim === nKVHeads * d) {
+      const L = k.cache.perLayer[k.layer]!;
+      const kp = L.ptr, vp = L.ptr + L.cap * k.cache.kvDim * 4;
+      return this.make(outShape, this.kernels.attentionResident(Q, L.arena, kp, vp, k.cache.kvDim, S, nHeads, nKVHeads, d, qOff, o.scale));
+    }
+    const K = this.data(k), V = this.data(v);
+    check(K.length === Tn * nKVHeads * d && V.length === K.length, "attention: k/v shapes");
+    const p = { T: S, nH: nHeads, nKV: nKVHeads, D: d, ...(o.scale !== undefined ? { scale: o.scale } : {}) };
+    if (o.segments && !o.causal && Tn === S && o.segments[0] === 0 && o.segments[o.segments.length - 1] === S) {
+      return this.make(outShape, this.kernels.attention(Q, K, V, { ...p, cuSeqlens: Int32Array.from(o.segments) }));
+    }
+    if (!o.segments && !o.causal && Tn === S) {
+      return this.make(outShape, this.kernels.attention(Q, K, V, { ...p, cuSeqlens: [0, S] }));
+    }
+    if (!o.segments && o.causal && Tn === qOff + S) {
+      return this.make(outShape, this.kernels.attention(Q, K, V, { ...p, past: qOff }));
+    }
+    // Anything else (not used by the model): the reference.
+    const r = this.ref.attention(this.ref.fromArray(Q, q.shape), this.ref.fromArray(K, k.shape), this.ref.fromArray(V, v.shape), o);
+    return this.make(outShape, this.ref.toArray(r));
+  }
+
+  gatherWeighted(table: Weight, idx: Int32Array, weights: Float32Array, perRow: number): Tensor {
+    const w = W(table);
+    const cols = w.h.K;
+    const n = idx.length / perRow;
+    const out = new Float32Array(n * cols);
+    const direct = w.h.format === "f32" ? new Float32Array(this.kernels.buffer(w.h.arena), w.h.ptr, w.h.N * cols) : null;
+    const scratch = new Float32Array(cols);
+    const one = new Int32Array(1);
+    for (let r = 0; r < n; r++) {
+      const o = r * cols;
+      for (let j = 0; j < perRow; j++) {
+        const id = idx[r * perRow + j]!;
+        check(id >= 0 && id < w.h.N, `gatherWeighted: row ${id} of ${w.h.N}`);
+        let row: Float32Array, ro = 0;
+        if (direct) { row = direct; ro = id * cols; } else { one[0] = id; this.kernels.readRows(w.h, one, scratch); row = scratch; }
+        const wt = weights[r * perRow + j]!;
+        for (let c = 0; c < cols; c++) out[o + c] = out[o + c]! + Math.fround(row[ro + c]! * wt);
+      }
+    }
+    return this.make([n, cols], out);
+  }
+
+  scatterRows(dst: Tensor, rows: Int32Array, src: Tensor): void {
+    const D = this.data(dst), Sx = this.data(src);
+    const c = lastDim(dst.shape);
+    check(Sx.length === rows.length * c, `scatterRows: ${rows.length} rows of ${c} vs ${Sx.length} values`);
+    for (let i = 0; i < rows.length; i++) D.set(Sx.subarray(i * c, i * c + c), rows[i]! * c);
+  }
+  scatterAddRows(dst: Tensor, rows: Int32Array, src: Tensor): void {
+    const D = this.data(dst), Sx = this.data(src);
+    const c = lastDim(dst.shape);
+    check(Sx.length === rows.length * c, `scatterAddRows: ${rows.length} rows of ${c} vs ${Sx.length} values`);
+    for (let i = 0; i < rows.length; i++) {
+      const o = rows[i]! * c;
+      for (let j = 0; j < c; j++) D[o + j] = D[o + j]! + Sx[i * c + j]!;
+    }
+  }
+
+  moe(x: Tensor, w: MoEWeights): Tensor {
+    const X = this.data(x);
+    const D = lastDim(x.shape);
+    const S = D === 0 ? 0 : X.length / D;
+    const E = w.router.shape[0]!;
+    const gu = W(w.gateUp), dn = W(w.down);
+    const Im = gu.shape[1]! / 2;
+    check(gu.shape[0] === E && gu.shape[2] === D && dn.shape[0] === E && dn.shape[1] === D && dn.shape[2] === Im, "moe: expert shapes");
+    const out = new Float32Array(S * D);
+    if (S === 0) return this.make(x.shape, out);
+    const logits = this.data(this.linear(x, w.router));
+    // softmax + top-k per token (highest first, lowest index on ties), like the reference
+    const chosen = new Int32Array(S * w.topK);
+    const weight = new Float64Array(S * w.topK);
+    const probs = new Float64Array(E);
+    const perExpert: number[][] = Array.from({ length: E }, () => []);
+    for (let s = 0; s < S; s++) {
+      let mx = -Infinity;
+      for (let e = 0; e < E; e++) mx = Math.max(mx, logits[s * E + e]!);
+      let sum = 0;
+      for (let e = 0; e < E; e++) { probs[e] = Math.exp(logits[s * E + e]! - mx); sum += probs[e]!; }
+      for (let e = 0; e < E; e++) probs[e] = Math.fround(probs[e]! / sum);
+      let norm = 0;
+      for (let k = 0; k < w.topK; k++) {
+        let best = -1;
+        for (let e = 0; e < E; e++) {
+          let taken = false;
+          for (let j = 0; j < k; j++) if (chosen[s * w.topK + j] === e) { taken = true; break; }
+          if (!taken && (best < 0 || probs[e]! > probs[best]!)) best = e;
+        }
+        chosen[s * w.topK + k] = best;
+        norm += probs[best]!;
+        perExpert[best]!.push(s);
+      }
+      for (let k = 0; k < w.topK; k++) {
+        const p = probs[chosen[s * w.topK + k]!]!;
+        weight[s * w.topK + k] = w.normTopK ? p / norm : p;
+      }
+    }
+    // Each chosen expert once, on the rows of the tokens that chose it; only its weight rows are read.
+    const results: (Float32Array | null)[] = new Array(E).fill(null);
+    const rowOf = new Int32Array(S * E).fill(-1);
+    for (let e = 0; e < E; e++) {
+      const toks = perExpert[e]!;
+      if (toks.length === 0) continue;
+      const n = toks.length;
+      const xe = new Float32Array(n * D);
+      toks.forEach((s, i) => { xe.set(X.subarray(s * D, (s + 1) * D), i * D); rowOf[s * E + e] = i; });
+      const g = this.linearRows(xe, n, w.gateUp, e * 2 * Im, (e + 1) * 2 * Im);
+      const act = new Float32Array(n * Im);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < Im; j++) {
+          const a = g[i * 2 * Im + j]!, u = g[i * 2 * Im + Im + j]!;
+          act[i * Im + j] = (a / (1 + Math.exp(-a))) * u;
+        }
+      }
+      results[e] = this.linearRows(act, n, w.down, e * D, (e + 1) * D);
+    }
+    for (let s = 0; s < S; s++) {
+      const xo = s * D;
+      for (let k = 0; k < w.topK; k++) {
+        const e = chosen[s * w.topK + k]!;
+        const y = results[e]!, r = rowOf[s * E + e]!;
+        const wt = weight[s * w.topK + k]!;
+        for (let c = 0; c < D; c++) out[xo + c] = out[xo + c]! + y[r * D + c]! * wt;
+      }
+    }
+    return this.make(x.shape, out);
+  }
+
+  argmaxRows(x: Tensor): Int32Array {
+    const X = this.data(x);
+    const c = lastDim(x.shape);
+    const rows = c === 0 ? 0 : X.length / c;
+    const out = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let best = 0, bv = -Infinity;
+      for (let j = 0; j < c; j++) { const v = X[r * c + j]!; if (v > bv) { bv = v; best = j; } }
+      out[r] = best;
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // KV cache: per layer one region [K rows (cap x kvDim) | V rows (cap x kvDim)] in wasm memory.
+
+  createKVCache(layers: number, kvDim: number): KVCache {
+    return new WKV(layers, kvDim);
+  }
+
+  private ensureKV(c: WKV, layer: number, rows: number): KVLayer {
+    const L = c.perLayer[layer]!;
+    if (rows <= L.cap) return L;
+    const cap = Math.max(rows, 2 * L.cap, 256);
+    const rowB = c.kvDim * 4;
+    const { arena, ptr } = this.allocOrThrow(2 * cap * rowB, `the KV cache (${cap} rows of layer ${layer})`);
+    if (L.cap > 0 && L.filled > 0) {
+      const from = new Uint8Array(this.kernels.buffer(L.arena));
+      const to = new Uint8Array(this.kernels.buffer(arena));
+      to.set(from.subarray(L.ptr, L.ptr + L.filled * rowB), ptr);
+      to.set(from.subarray(L.ptr + L.cap * rowB, L.ptr + L.cap * rowB + L.filled * rowB), ptr + cap * rowB);
+    }
+    if (L.cap > 0) this.kernels.free(L.arena, L.ptr, 2 * L.cap * rowB);
+    L.arena = arena; L.ptr = ptr; L.cap = cap;
+    return L;
+  }
+
+  kvWrite(cache: KVCache, layer: number, start: number, k: Tensor, v: Tensor): void {
+    const c = cache as WKV;
+    const K = this.data(k), V = this.data(v);
+    check(K.length === V.length && K.length % c.kvDim === 0, "kvWrite: k/v shapes");
+    const S = K.length / c.kvDim;
+    const L = this.ensureKV(c, layer, start + S);
+    const buf = this.kernels.buffer(L.arena);
+    new Float32Array(buf, L.ptr + start * c.kvDim * 4, K.length).set(K);
+    new Float32Array(buf, L.ptr + (L.cap + start) * c.kvDim * 4, V.length).set(V);
+    L.filled = Math.max(L.filled, start + S);
+  }
+  kvRead(cache: KVCache, layer: number, length: number): { k: Tensor; v: Tensor } {
+    const c = cache as WKV;
+    check(c.perLayer[layer]!.filled >= length, `kvRead: ${length} rows but the cache holds ${c.perLayer[layer]!.filled}`);
+    return { k: new KVView(c, layer, length, "k"), v: new KVView(c, layer, length, "v") };
+  }
+  kvTruncate(cache: KVCache, length: number): void {
+    for (const L of (cache as WKV).perLayer) L.filled = Math.min(L.filled, length);
+  }
+}
