@@ -134,3 +134,26 @@ describe("progress", () => {
     assert.deepEqual(steps, [1, 2, 3, 4, 5]);
   });
 });
+
+describe("pixel budgets", () => {
+  it("minPixels/maxPixels shape image grids; fps/numFrames shape video sampling", async () => {
+    const img = [{ role: "user", content: [{ type: "image", image: "../media/img_300x170.png" }, { type: "text", text: "hi" }] }];
+    const base = { baseDir: fixture("cases") };
+    const d = await vl.prepare(img, base);
+    assert.deepEqual(d.images!.grids, [[1, 14, 22]]);
+    // 300x170 under a 128·128 budget: beta = sqrt(300·170/16384) → floor to multiples of 32 → 96x160
+    const small = await vl.prepare(img, { ...base, minPixels: 4 * 32 * 32, maxPixels: 128 * 128 });
+    await assert.rejects(vl.prepare(img, { ...base, maxPixels: 128 * 128 }), /min_pixels \(65536\) is larger than max_pixels \(16384\)/);
+    assert.deepEqual(small.images!.grids, [[1, 6, 10]]);
+    const big = await vl.prepare(img, { ...base, minPixels: 512 * 512 });
+    assert.ok(big.images!.grids[0]![1] * big.images!.grids[0]![2] * 256 >= 512 * 512);
+    const vid = (extra: Record<string, unknown>) => [{ role: "user", content: [{ type: "video", video: "../media/vid_8f_128x96_fps2", fps: 2.0, ...extra }, { type: "text", text: "?" }] }];
+    const v = await vl.prepare(vid({}), base);
+    assert.deepEqual(v.videos!.grids, [[4, 6, 8]]);
+    const n4 = await vl.prepare(vid({}), { ...base, numFrames: 4 });
+    assert.deepEqual(n4.videos!.grids, [[2, 6, 8]]);
+    assert.deepEqual(n4.videos!.frameIndices, [[0, 2, 5, 7]]);
+    const f1 = await vl.prepare(vid({}), { ...base, fps: 1 });
+    assert.deepEqual(f1.videos!.frameIndices[0]!.length, 4); // 4 s at 1 fps → 4 frames (min_frames 4)
+  });
+});
