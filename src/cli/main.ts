@@ -4,6 +4,7 @@ import { QwenError } from "../errors.js";
 import { chatCommand } from "./chat.js";
 import { generateCommand } from "./generate.js";
 import { infoCommand } from "./info.js";
+import { serveCommand } from "./serve.js";
 
 export const USAGE = `qwen3-vl: Qwen3-VL vision-language models in TypeScript
 
@@ -27,6 +28,9 @@ Usage:
       What a checkpoint is: dense/MoE, parameters (text/vision), layers, hidden sizes,
       heads, head_dim, experts, vocab, tied head, tensor dtypes, bytes on disk, shards.
 
+  qwen3-vl serve [--model DIR|REPO] [--host H] [--port P]
+      An OpenAI-compatible HTTP server (/v1/chat/completions with streaming, /v1/models).
+
   qwen3-vl help                 this text
   qwen3-vl chat --help, qwen3-vl info --help   details of one command
 
@@ -43,6 +47,7 @@ const COMMANDS: Record<string, Command> = {
   chat: chatCommand,
   run: chatCommand,
   info: infoCommand,
+  serve: serveCommand,
 };
 
 export function registerCommand(name: string, cmd: Command): void {

@@ -1,0 +1,47 @@
+// `qwen3-vl serve`: the OpenAI-compatible HTTP server.
+import { parseArgs } from "node:util";
+import { QwenError } from "../errors.js";
+import { Qwen3VL } from "../pipeline.js";
+import { createOpenAIServer } from "../server/openai.js";
+import { defaultModel } from "./default-model.js";
+import { formatBytes, progressBar } from "./progress.js";
+
+export const SERVE_HELP = `qwen3-vl serve [--model DIR|REPO] [--host 127.0.0.1] [--port 8080] [--name NAME]
+
+An OpenAI-compatible server: POST /v1/chat/completions (messages with text, image_url and
+video items; "stream": true for server-sent events; tools; temperature, top_p, top_k,
+min_p, presence/frequency/repetition penalties, seed, stop, max_tokens), GET /v1/models,
+GET /health. Requests are answered one at a time. Relative media paths resolve against the
+current folder.
+`;
+
+export async function serveCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { model: { type: "string" }, host: { type: "string" }, port: { type: "string" }, name: { type: "string" }, help: { type: "boolean" } },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_HELP);
+    return 0;
+  }
+  const port = Number(values.port ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new QwenError(`--port expects 0-65535, got "${values.port}"`);
+  const host = values.host ?? "127.0.0.1";
+  const bar = progressBar("loading", process.stderr, formatBytes);
+  const vl = await Qwen3VL.load(values.model ?? (await defaultModel()), bar ? { onLoadProgress: bar.update } : {});
+  bar?.finish();
+  const server = createOpenAIServer(vl, values.name ? { modelName: values.name } : {});
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", (e: NodeJS.ErrnoException) => reject(new QwenError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  process.stderr.write(`qwen3-vl: serving ${vl.dir} at http://${host}:${typeof addr === "object" && addr ? addr.port : port}/v1\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => server.close(() => resolve());
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  return 0;
+}
