@@ -34,6 +34,20 @@ export interface WasmBackendOptions {
   arenaBytes?: number;
   /** Directory with the .wasm builds (default dist/wasm). */
   wasmDir?: string | URL;
+  /**
+   * Which matrices a q8/q4 request quantises. 'mixed' (default, as llama.cpp's Q8_0/Q4_0 files do):
+   * MoE routers (`*.mlp.gate.weight`) keep the checkpoint's bf16/f32, and with q4 the token embedding /
+   * output head (`embed_tokens`, `lm_head`) are stored q8. 'all': every matrix in the requested format.
+   */
+  quantPolicy?: "mixed" | "all";
+}
+
+/** The format a weight is stored in under a quantisation policy. */
+export function storedFormat(name: string, requested: WeightFormat, sourceDtype: string, policy: "mixed" | "all"): WeightFormat {
+  if (policy === "all" || (requested !== "q8" && requested !== "q4")) return requested;
+  if (/\.mlp\.gate\.weight$/.test(name)) return sourceDtype === "BF16" ? "bf16" : "f32";
+  if (requested === "q4" && /(embed_tokens\.weight|^lm_head\.weight)$/.test(name)) return "q8";
+  return requested;
 }
 
 class WTensor implements Tensor {
@@ -105,7 +119,7 @@ export class WasmBackend implements Backend {
   private readonly ropeHalf = new WeakMap<Float32Array, Float32Array | null>();
   private weightBytesLoaded = 0;
 
-  private constructor(readonly kernels: WasmKernels, readonly reservedBytes: number) {}
+  private constructor(readonly kernels: WasmKernels, readonly reservedBytes: number, readonly quantPolicy: "mixed" | "all") {}
 
   static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
     const { availableParallelism } = await import("node:os");
@@ -116,19 +130,20 @@ export class WasmBackend implements Backend {
     });
     const reserve = opts.weightBytes ?? 0;
     await kernels.reserve(reserve);
-    return new WasmBackend(kernels, reserve);
+    return new WasmBackend(kernels, reserve, opts.quantPolicy ?? "mixed");
   }
 
   /**
    * Bytes a checkpoint's weights take on this backend with `matmulFormat` for matrices (vectors and
    * the vision position table stay f32), plus a margin for the KV cache.
    */
-  static estimateWeightBytes(tensors: Iterable<{ name: string; shape: readonly number[] }>, matmulFormat: WeightFormat, kvMarginBytes = 512 << 20): number {
+  static estimateWeightBytes(tensors: Iterable<{ name: string; shape: readonly number[] }>, matmulFormat: WeightFormat,
+    kvMarginBytes = 512 << 20, policy: "mixed" | "all" = "mixed"): number {
     let total = 0;
     for (const t of tensors) {
       const K = lastDim(t.shape), N = numel(t.shape) / Math.max(1, K);
       const vector = t.shape.length === 1 || t.name.endsWith("pos_embed.weight");
-      total += formatBytes(vector ? "f32" : matmulFormat, N, K);
+      total += formatBytes(vector ? "f32" : storedFormat(t.name, matmulFormat, "BF16", policy), N, K);
     }
     return total + kvMarginBytes;
   }
@@ -163,7 +178,9 @@ export class WasmBackend implements Backend {
     const shape = src.shape;
     const n = numel(shape);
     const K = lastDim(shape), N = K === 0 ? 0 : n / K;
-    const want: WeightFormat = opts.format ?? (src.dtype === "BF16" ? "bf16" : "f32");
+    const requested: WeightFormat = opts.format ?? (src.dtype === "BF16" ? "bf16" : "f32");
+    if (!["f32", "bf16", "q8", "q4"].includes(requested)) throw new QwenError(`${src.name}: the wasm backend does not run ${requested} weights`);
+    const want = storedFormat(src.name, requested, src.dtype, this.quantPolicy);
     if (!["f32", "bf16", "q8", "q4"].includes(want)) throw new QwenError(`${src.name}: the wasm backend does not run ${want} weights`);
     if (!["F32", "BF16", "F16", "F64"].includes(src.dtype)) throw new QwenError(`${src.name}: weights must be F32, BF16, F16 or F64 (got ${src.dtype})`);
     const srcBytes = n * DTYPE_BYTES[src.dtype];
