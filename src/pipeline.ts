@@ -9,7 +9,8 @@ import { StopStringStream } from "./generation/stop.js";
 import { splitThinking, ThinkingStreamSplitter, THINK_CLOSE } from "./generation/thinking.js";
 import { parseToolCalls, type ToolCallEntry } from "./generation/tool-calls.js";
 import { resolveModel, type ResolveModelOptions } from "./io/hub.js";
-import { Qwen3VLModel } from "./model/qwen3-vl.js";
+import { Qwen3VLModel, type ModelInput, type Session } from "./model/qwen3-vl.js";
+import { applyReuse, planReuse } from "./generation/prefix-reuse.js";
 import type { LoadOptions } from "./model/weights.js";
 import type { WeightFormat, Backend } from "./tensor/backend.js";
 import { Processor, type ProcessedInput, type ProcessOptions } from "./processing/processor.js";
@@ -49,6 +50,11 @@ export interface ChatOptions extends SamplingOptions {
   greedy?: boolean;
   /** Prompt processing progress (vision encoders and decoder layers of the prefill). */
   onPrefillProgress?: (done: number, total: number) => void;
+  /**
+   * Reuse the KV cache of the previous request for the prefix this one shares with it
+   * (same tokens, same image and video pixels), as in a multi-turn chat (default true).
+   */
+  reuseCache?: boolean;
 }
 
 export type FinishReason = "stop" | "length" | "abort" | "stop_string";
@@ -74,6 +80,11 @@ export type ChatDelta =
   | { type: "done"; result: ChatResult };
 
 export class Qwen3VL {
+  /** The cache of the last finished request, kept for prefix reuse. */
+  private kept: Session | null = null;
+  /** Tokens of the last request served from the kept cache (for tests and stats). */
+  lastReusedTokens = 0;
+
   private constructor(
     readonly dir: string,
     readonly model: Qwen3VLModel,
@@ -92,6 +103,11 @@ export class Qwen3VL {
     if (onLoadProgress) lo.onProgress = onLoadProgress;
     const m = Qwen3VLModel.load(dir, backend ?? new ReferenceBackend(), lo);
     return new Qwen3VL(dir, m, processor, m.generationConfig);
+  }
+
+  /** Drops the kept KV cache (frees its memory). */
+  resetCache(): void {
+    this.kept = null;
   }
 
   get tokenizer() {
@@ -158,7 +174,26 @@ export class Qwen3VL {
     const ids: number[] = [];
     let text = "";
     let finish: FinishReason = "length";
-    const session = model.newSession();
+    const full: ModelInput = {
+      inputIds: input.inputIds,
+      images: input.images ? { pixelValues: input.images.pixelValues, grids: input.images.grids } : null,
+      videos: input.videos ? { pixelValues: input.videos.pixelValues, grids: input.videos.grids } : null,
+    };
+    // Take the kept cache out while generating, so concurrent requests never share one.
+    let session: Session | null = null;
+    let run = full;
+    const kept = this.kept;
+    this.kept = null;
+    this.lastReusedTokens = 0;
+    if (kept && o.reuseCache !== false) {
+      const plan = planReuse(kept, full, model.config);
+      if (plan.keep > 0) {
+        session = kept;
+        run = applyReuse(kept, full, plan);
+        this.lastReusedTokens = plan.keep;
+      }
+    }
+    session ??= model.newSession();
     const emit = function* (delta: string): Generator<ChatDelta> {
       if (!delta) return;
       const d = thinking.push(delta);
@@ -168,11 +203,7 @@ export class Qwen3VL {
 
     if (o.signal?.aborted) finish = "abort";
     else {
-      let logitsT = model.forward(session, {
-        inputIds: input.inputIds,
-        images: input.images ? { pixelValues: input.images.pixelValues, grids: input.images.grids } : null,
-        videos: input.videos ? { pixelValues: input.videos.pixelValues, grids: input.videos.grids } : null,
-      }, o.onPrefillProgress ? { onProgress: o.onPrefillProgress } : {});
+      let logitsT = model.forward(session, run, o.onPrefillProgress ? { onProgress: o.onPrefillProgress } : {});
       while (true) {
         let id: number;
         if (forced.length) {
@@ -203,6 +234,7 @@ export class Qwen3VL {
         logitsT = model.forward(session, { inputIds: [id] });
       }
     }
+    if (o.reuseCache !== false) this.kept = session;
     if (finish !== "stop_string") {
       const s = stops.push(decoder.flush());
       const tail = s.text + (s.stopped ? "" : stops.flush());

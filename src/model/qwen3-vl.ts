@@ -4,6 +4,7 @@
 import { QwenError } from "../errors.js";
 import { openCheckpoint, type TensorStore } from "../io/checkpoint.js";
 import type { Backend, KVCache, Tensor } from "../tensor/backend.js";
+import { mediaKeys } from "./media-keys.js";
 import { parseConfig, type Qwen3VLConfig } from "./config.js";
 import type { DeepStackSource } from "./text/deepstack.js";
 import { getRopeIndex } from "./text/rope-index.js";
@@ -32,9 +33,24 @@ export class Session {
   length = 0;
   /** Decode positions are cacheIndex + ropeDelta. */
   ropeDelta = 0;
-  /** Every token processed so far (prompt and generated). */
+  /** Every token in the cache (prompt and generated), in order. */
   readonly tokens: number[] = [];
-  constructor(readonly cache: KVCache) {}
+  /** Largest position (over T, H, W) used by tokens 0..i: what rewinding needs. */
+  readonly maxPosition: number[] = [];
+  /** Content keys of the images and videos whose features are in the cache, in prompt order. */
+  readonly imageKeys: string[] = [];
+  readonly videoKeys: string[] = [];
+  constructor(readonly cache: KVCache, private readonly backend: Backend) {}
+
+  /** Forgets everything after the first n tokens (n must not cut a visual block). */
+  truncate(n: number): void {
+    if (n > this.length || n < 0) throw new QwenError(`cannot keep ${n} tokens of a ${this.length}-token session`);
+    this.backend.kvTruncate(this.cache, n);
+    this.length = n;
+    this.tokens.length = n;
+    this.maxPosition.length = n;
+    this.ropeDelta = n === 0 ? 0 : this.maxPosition[n - 1]! + 1 - n;
+  }
 }
 
 export interface ForwardOptions {
@@ -78,7 +94,7 @@ export class Qwen3VLModel {
 
   newSession(): Session {
     const c = this.config.text;
-    return new Session(this.backend.createKVCache(c.numLayers, c.numKVHeads * c.headDim));
+    return new Session(this.backend.createKVCache(c.numLayers, c.numKVHeads * c.headDim), this.backend);
   }
 
   encodeVision(v: VisualInput, probe?: Probe): VisionOutput {
@@ -149,7 +165,15 @@ export class Qwen3VLModel {
     b.release(h, ...visual);
     session.length += ids.length;
     session.ropeDelta = rope.ropeDelta;
-    for (const id of ids) session.tokens.push(id);
+    const L = ids.length, P = rope.positions;
+    let mx = session.maxPosition.length ? session.maxPosition[session.maxPosition.length - 1]! : -1;
+    for (let i = 0; i < L; i++) {
+      session.tokens.push(ids[i]!);
+      mx = Math.max(mx, P[i]!, P[L + i]!, P[2 * L + i]!);
+      session.maxPosition.push(mx);
+    }
+    if (input.images && imageRows.length) session.imageKeys.push(...mediaKeys(input.images));
+    if (input.videos && videoRows.length) session.videoKeys.push(...mediaKeys(input.videos));
 
     const S = ids.length;
     const rows = opts.allLogits ? hidden : b.sliceRows(hidden, S - 1, S);
