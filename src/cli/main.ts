@@ -1,6 +1,7 @@
 // The qwen3-vl command line: a thin shell over the library. User errors print one line,
 // never a stack trace.
 import { QwenError } from "../errors.js";
+import { benchCommand } from "./bench.js";
 import { chatCommand } from "./chat.js";
 import { generateCommand } from "./generate.js";
 import { infoCommand } from "./info.js";
@@ -31,6 +32,11 @@ Usage:
   qwen3-vl serve [--model DIR|REPO] [--host H] [--port P]
       An OpenAI-compatible HTTP server (/v1/chat/completions with streaming, /v1/models).
 
+  qwen3-vl bench [--config 2b|4b|8b|30b-a3b] [--formats bf16,q8,q4] [--threads N]
+                 [--repeat N] [--layers N] [--json] [--compare FILE]
+      wasm backend speed on random weights with a real model's shapes: decode and
+      prefill tok/s, vision encode ms, time to first token, peak RSS, weight bytes.
+
   qwen3-vl help                 this text
   qwen3-vl chat --help, qwen3-vl info --help   details of one command
 
@@ -48,6 +54,7 @@ const COMMANDS: Record<string, Command> = {
   run: chatCommand,
   info: infoCommand,
   serve: serveCommand,
+  bench: benchCommand,
 };
 
 export function registerCommand(name: string, cmd: Command): void {
