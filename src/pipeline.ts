@@ -3,7 +3,7 @@
 // reasoning / content / tool calls, in one call or as a stream.
 import { ReferenceBackend } from "./backends/reference/index.js";
 import { QwenError } from "./errors.js";
-import { eosFromGenerationConfig } from "./generation/generate.js";
+import { decodeTokens, eosFromGenerationConfig } from "./generation/generate.js";
 import { mergeSamplingOptions, Sampler, samplingDefaultsFromGenerationConfig, type SamplingOptions } from "./generation/sampler.js";
 import { StopStringStream } from "./generation/stop.js";
 import { splitThinking, ThinkingStreamSplitter, THINK_CLOSE } from "./generation/thinking.js";
@@ -154,7 +154,7 @@ export class Qwen3VL {
 
   /** Generation from already prepared input (ids + pixels). */
   async *generateFrom(input: ProcessedInput, o: ChatOptions = {}): AsyncGenerator<ChatDelta> {
-    const model = this.model, b = model.backend, tok = this.processor.tokenizer;
+    const model = this.model, tok = this.processor.tokenizer;
     const maxNew = o.maxNewTokens ?? 512;
     if (!Number.isInteger(maxNew) || maxNew < 1) throw new QwenError(`maxNewTokens must be a positive integer, found ${maxNew}`);
     const sampling = o.greedy ? { ...mergeSamplingOptions(this.samplingDefaults, o), doSample: false } : mergeSamplingOptions(this.samplingDefaults, o);
@@ -201,39 +201,31 @@ export class Qwen3VL {
       if (d.content) yield { type: "content", text: d.content };
     };
 
-    if (o.signal?.aborted) finish = "abort";
-    else {
-      let logitsT = model.forward(session, run, o.onPrefillProgress ? { onProgress: o.onPrefillProgress } : {});
-      while (true) {
-        let id: number;
-        if (forced.length) {
-          id = forced.shift()!;
-          b.release(logitsT);
-          sampler.accept(id);
-        } else {
-          const logits = b.toArray(logitsT);
-          b.release(logitsT);
-          id = sampler.next(logits);
+    const steps = decodeTokens(model, session, run, {
+      eos, maxNewTokens: maxNew, signal: o.signal,
+      forward: o.onPrefillProgress ? { onProgress: o.onPrefillProgress } : {},
+      choose: (logits) => {
+        const f = forced.shift();
+        if (f === undefined) return sampler.next(logits());
+        sampler.accept(f);
+        return f;
+      },
+    });
+    for await (const id of steps) {
+      ids.push(id);
+      if (eos.has(id)) { finish = "stop"; break; }
+      if (opened && !thinking.thinkingClosed) {
+        reasoningTokens++;
+        if (o.maxThinkingTokens !== undefined && reasoningTokens >= o.maxThinkingTokens && forced.length === 0 && !closeIds.includes(id)) {
+          forced.push(...closeIds);
         }
-        ids.push(id);
-        if (eos.has(id)) { finish = "stop"; break; }
-        if (opened && !thinking.thinkingClosed) {
-          reasoningTokens++;
-          if (o.maxThinkingTokens !== undefined && reasoningTokens >= o.maxThinkingTokens && forced.length === 0 && !closeIds.includes(id)) {
-            forced.push(...closeIds);
-          }
-        }
-        const piece = decoder.push(id);
-        const s = stops.push(piece);
-        text += s.text;
-        yield* emit(s.text);
-        if (s.stopped) { finish = "stop_string"; break; }
-        if (ids.length >= maxNew) break;
-        await new Promise<void>((r) => setImmediate(r));
-        if (o.signal?.aborted) { finish = "abort"; break; }
-        logitsT = model.forward(session, { inputIds: [id] });
       }
+      const s = stops.push(decoder.push(id));
+      text += s.text;
+      yield* emit(s.text);
+      if (s.stopped) { finish = "stop_string"; break; }
     }
+    if (finish === "length" && o.signal?.aborted) finish = "abort";
     if (o.reuseCache !== false) this.kept = session;
     if (finish !== "stop_string") {
       const s = stops.push(decoder.flush());
