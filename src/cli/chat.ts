@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { QwenError } from "../errors.js";
+import { applySamplingFlags, numFlag, SAMPLING_FLAGS } from "./sampling-flags.js";
 import { assetsDir } from "../io/demo-model.js";
 import { Qwen3VL, type ChatOptions, type ChatResult } from "../pipeline.js";
 import { defaultModel } from "./default-model.js";
@@ -51,12 +52,6 @@ Piped input: every line is one message or command, e.g.
 
 const COMMAND_LIST = `commands: /image PATH, /video PATH [FPS], /system TEXT, /reset, /help, /exit\n`;
 
-function num(v: string | undefined, flag: string, integer = false): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new QwenError(`${flag} expects ${integer ? "an integer" : "a number"}, got "${v}"`);
-  return n;
-}
 
 type Item = Record<string, unknown>;
 type Message = { role: string; content: string | Item[] };
@@ -101,13 +96,7 @@ export async function chatCommand(args: string[]): Promise<number> {
     options: {
       model: { type: "string" },
       system: { type: "string" },
-      "max-new-tokens": { type: "string" },
-      greedy: { type: "boolean" },
-      temperature: { type: "string" },
-      "top-k": { type: "string" },
-      "top-p": { type: "string" },
-      "min-p": { type: "string" },
-      seed: { type: "string" },
+      ...SAMPLING_FLAGS,
       "no-color": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -119,15 +108,7 @@ export async function chatCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length) throw new QwenError(`unexpected argument "${positionals[0]}" (type messages after the chat starts; see qwen3-vl chat --help)`);
-  const o: ChatOptions = { baseDir: process.cwd() };
-  const set = <K extends keyof ChatOptions>(k: K, v: ChatOptions[K] | undefined) => { if (v !== undefined) o[k] = v; };
-  set("maxNewTokens", num(values["max-new-tokens"], "--max-new-tokens", true));
-  set("temperature", num(values.temperature, "--temperature"));
-  set("topK", num(values["top-k"], "--top-k", true));
-  set("topP", num(values["top-p"], "--top-p"));
-  set("minP", num(values["min-p"], "--min-p"));
-  set("seed", num(values.seed, "--seed", true));
-  if (o.maxNewTokens !== undefined && o.maxNewTokens < 1) throw new QwenError("--max-new-tokens must be at least 1");
+  const o = applySamplingFlags(values, { baseDir: process.cwd() });
   if (values.greedy) o.greedy = true;
 
   const interactive = Boolean(process.stdin.isTTY);

@@ -9,6 +9,28 @@ import { Qwen3VL, type ChatOptions } from "../pipeline.js";
 import { loadImageFile } from "../processing/image.js";
 import { defaultModel } from "./default-model.js";
 import { formatBytes, progressBar } from "./progress.js";
+import { applySamplingFlags, SAMPLING_FLAGS, SAMPLING_HELP } from "./sampling-flags.js";
+
+export const GENERATE_HELP = `qwen3-vl generate: one answer for one conversation
+
+  qwen3-vl generate --prompt "Describe this image." --image photo.jpg [--model DIR|REPO]
+  qwen3-vl generate --messages conversation.json --json
+
+Input (one of):
+  --messages FILE.json      a list of messages, Hugging Face / Qwen or OpenAI shape; media
+                            paths are relative to the file's folder
+  --prompt TEXT             one user message, with --image PATH / --video PATH (repeatable;
+                            a video is a file or a folder of frames)
+Options:
+  --model DIR|REPO          checkpoint folder or Hugging Face repo id (default: $QWEN3VL_MODEL,
+                            else the random-weight demo model)
+  --tools FILE.json         OpenAI-style function tools for the chat template
+  --stop TEXT               stop before this text (repeatable)
+${SAMPLING_HELP}
+  --draw OUT.png            draw the answer's bbox_2d / point_2d on the first image
+  --json                    print one JSON object: ids, text, content, reasoning, tool_calls,
+                            prompt_tokens, completion_tokens, finish_reason, seed, model
+`;
 
 function readJson(path: string, what: string): unknown {
   let text: string;
@@ -24,12 +46,6 @@ function readJson(path: string, what: string): unknown {
   }
 }
 
-function num(v: string | undefined, flag: string, integer = false): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new QwenError(`${flag} expects ${integer ? "an integer" : "a number"}, got "${v}"`);
-  return n;
-}
 
 export async function generateCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -41,19 +57,18 @@ export async function generateCommand(args: string[]): Promise<number> {
       image: { type: "string", multiple: true },
       video: { type: "string", multiple: true },
       tools: { type: "string" },
-      "max-new-tokens": { type: "string" },
-      greedy: { type: "boolean" },
-      temperature: { type: "string" },
-      "top-k": { type: "string" },
-      "top-p": { type: "string" },
-      "min-p": { type: "string" },
-      seed: { type: "string" },
+      ...SAMPLING_FLAGS,
       stop: { type: "string", multiple: true },
+      help: { type: "boolean", short: "h" },
       json: { type: "boolean" },
       draw: { type: "string" },
     },
     strict: true,
   });
+  if (values.help) {
+    process.stdout.write(GENERATE_HELP);
+    return 0;
+  }
   let messages: unknown[];
   let baseDir = process.cwd();
   if (values.messages) {
@@ -77,17 +92,9 @@ export async function generateCommand(args: string[]): Promise<number> {
   const loadBar = progressBar("loading", process.stderr, formatBytes);
   const vl = await Qwen3VL.load(modelRef, loadBar ? { onLoadProgress: loadBar.update } : {});
   loadBar?.finish();
-  const o: ChatOptions = { baseDir };
+  const o: ChatOptions = applySamplingFlags(values, { baseDir });
   if (tools) o.tools = tools;
-  const set = <K extends keyof ChatOptions>(k: K, v: ChatOptions[K] | undefined) => { if (v !== undefined) o[k] = v; };
-  set("maxNewTokens", num(values["max-new-tokens"], "--max-new-tokens", true));
-  set("temperature", num(values.temperature, "--temperature"));
-  set("topK", num(values["top-k"], "--top-k", true));
-  set("topP", num(values["top-p"], "--top-p"));
-  set("minP", num(values["min-p"], "--min-p"));
-  set("seed", num(values.seed, "--seed", true));
   if (values.stop) o.stop = values.stop;
-  if (values.greedy) o.greedy = true;
   const prefillBar = progressBar("prompt");
   if (prefillBar) o.onPrefillProgress = (d, t) => { prefillBar.update(d, t); if (d === t) prefillBar.finish(); };
 

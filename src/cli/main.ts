@@ -38,7 +38,7 @@ Usage:
       prefill tok/s, vision encode ms, time to first token, peak RSS, weight bytes.
 
   qwen3-vl help                 this text
-  qwen3-vl chat --help, qwen3-vl info --help   details of one command
+  qwen3-vl COMMAND --help       details of one command (generate, chat, info, serve)
 
 --model takes a checkpoint directory or a Hugging Face repo id (e.g.
 Qwen/Qwen3-VL-2B-Instruct, downloaded once into the hub cache). Without --model:
