@@ -60,6 +60,7 @@ export class WeightLoader {
       dtype: info.dtype,
       shape: o.viewAs ?? shape,
       readInto: (dst) => store.readInto(name, dst),
+      readRange: (off, dst) => store.readRange(name, off, dst),
     };
     const w = this.backend.loadWeight(src, { format: this.format(info.dtype, o.matmul ?? false) });
     this.opts.onTensor?.(name, numel(shape) * DTYPE_BYTES[info.dtype]);
@@ -77,6 +78,7 @@ export class WeightLoader {
       dtype: info.dtype,
       shape: [end - start, ...shape.slice(1)],
       readInto: (dst) => store.readRange(name, start * rowElems * es, dst),
+      readRange: (off, dst) => store.readRange(name, start * rowElems * es + off, dst),
     };
     return this.backend.loadWeight(src, { format: this.format(info.dtype, o.matmul ?? false) });
   }
@@ -95,11 +97,19 @@ export class WeightLoader {
       name,
       dtype: info.dtype,
       shape: [E, B, A],
-      readInto: (dst) => {
-        const one = new Uint8Array(A * B * es);
-        for (let e = 0; e < E; e++) {
-          store.readRange(name, e * A * B * es, one);
-          transposeInto(one, dst.subarray(e * A * B * es, (e + 1) * A * B * es), A, B, es);
+      readInto: (dst) => src.readRange(0, dst),
+      // Any byte range of the re-laid-out tensor, one source expert at a time.
+      readRange: (off, dst) => {
+        const per = A * B * es;
+        const one = new Uint8Array(per), t = new Uint8Array(per);
+        let done = 0;
+        while (done < dst.byteLength) {
+          const at = off + done, e = Math.floor(at / per), inner = at - e * per;
+          store.readRange(name, e * per, one);
+          transposeInto(one, t, A, B, es);
+          const n = Math.min(per - inner, dst.byteLength - done);
+          dst.set(t.subarray(inner, inner + n), done);
+          done += n;
         }
       },
     };

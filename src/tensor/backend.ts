@@ -37,6 +37,11 @@ export interface WeightSource {
   readonly shape: readonly number[];
   /** Writes the tensor's bytes (in `shape` order) into dst, which has exactly byteLength bytes. */
   readInto(dst: Uint8Array): void;
+  /**
+   * Writes dst.byteLength bytes starting at byteOffset (in `shape` order): lets a backend
+   * convert or quantise a large tensor in chunks without holding its source whole.
+   */
+  readRange(byteOffset: number, dst: Uint8Array): void;
 }
 
 export interface WeightOptions {
