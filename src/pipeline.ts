@@ -9,6 +9,7 @@ import { StopStringStream } from "./generation/stop.js";
 import { splitThinking, ThinkingStreamSplitter, THINK_CLOSE } from "./generation/thinking.js";
 import { parseToolCalls, type ToolCallEntry } from "./generation/tool-calls.js";
 import { resolveModel, type ResolveModelOptions } from "./io/hub.js";
+import { openCheckpoint } from "./io/checkpoint.js";
 import { Qwen3VLModel, type ModelInput, type Session } from "./model/qwen3-vl.js";
 import { applyReuse, planReuse } from "./generation/prefix-reuse.js";
 import type { LoadOptions } from "./model/weights.js";
@@ -16,8 +17,13 @@ import type { WeightFormat, Backend } from "./tensor/backend.js";
 import { Processor, type ProcessedInput, type ProcessOptions } from "./processing/processor.js";
 
 export interface LoadModelOptions extends ResolveModelOptions {
-  /** A backend instance (default: the reference backend). */
-  backend?: Backend;
+  /**
+   * "wasm" (default: WebAssembly SIMD kernels on worker threads), "reference" (plain
+   * TypeScript, exact and slow: the oracle), or a backend instance.
+   */
+  backend?: Backend | "wasm" | "reference";
+  /** Threads for the wasm backend (default: available parallelism, at most 8). */
+  threads?: number;
   /** Storage of matrix weights (default: as in the checkpoint). */
   weightFormat?: WeightFormat;
   /** Called after each tensor is loaded. */
@@ -79,6 +85,23 @@ export type ChatDelta =
   | { type: "content"; text: string }
   | { type: "done"; result: ChatResult };
 
+/** A backend by name, sized for the checkpoint in `dir` (the wasm backend reserves its memory up front). */
+export async function createBackend(kind: "wasm" | "reference", dir: string, format?: WeightFormat, threads?: number): Promise<Backend> {
+  if (kind === "reference") return new ReferenceBackend();
+  if (kind !== "wasm") throw new QwenError(`unknown backend "${String(kind)}" (expected "wasm" or "reference")`);
+  const { WasmBackend } = await import("./backends/wasm/index.js");
+  const ck = openCheckpoint(dir);
+  try {
+    const tensors = ck.store.names().map((name) => ({ name, shape: ck.store.info(name).shape, dtype: ck.store.info(name).dtype }));
+    const fmt = format ?? (tensors.every((t) => t.shape.length < 2 || t.dtype === "BF16") ? "bf16" : "f32");
+    const o: { weightBytes: number; threads?: number } = { weightBytes: WasmBackend.estimateWeightBytes(tensors, fmt) };
+    if (threads !== undefined) o.threads = threads;
+    return await WasmBackend.create(o);
+  } finally {
+    ck.store.close?.();
+  }
+}
+
 export class Qwen3VL {
   /** The cache of the last finished request, kept for prefix reuse. */
   private kept: Session | null = null;
@@ -94,14 +117,15 @@ export class Qwen3VL {
 
   /** Loads from a local checkpoint directory or a Hugging Face repo id (downloaded to the hub cache). */
   static async load(modelOrDir: string, opts: LoadModelOptions = {}): Promise<Qwen3VL> {
-    const { backend, weightFormat, onTensor, onLoadProgress, ...hub } = opts;
+    const { backend, threads, weightFormat, onTensor, onLoadProgress, ...hub } = opts;
     const dir = await resolveModel(modelOrDir, hub);
     const processor = Processor.fromDir(dir);
+    const be = typeof backend === "object" ? backend : await createBackend(backend ?? "wasm", dir, weightFormat, threads);
     const lo: LoadOptions = {};
     if (weightFormat) lo.matmulFormat = weightFormat;
     if (onTensor) lo.onTensor = onTensor;
     if (onLoadProgress) lo.onProgress = onLoadProgress;
-    const m = Qwen3VLModel.load(dir, backend ?? new ReferenceBackend(), lo);
+    const m = Qwen3VLModel.load(dir, be, lo);
     return new Qwen3VL(dir, m, processor, m.generationConfig);
   }
 

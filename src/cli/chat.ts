@@ -7,17 +7,17 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import { QwenError } from "../errors.js";
-import { applySamplingFlags, numFlag, SAMPLING_FLAGS } from "./sampling-flags.js";
+import { applySamplingFlags, SAMPLING_FLAGS, SAMPLING_HELP } from "./sampling-flags.js";
+import { loadModelFromFlags, MODEL_FLAGS, MODEL_HELP } from "./model-flags.js";
 import { assetsDir } from "../io/demo-model.js";
-import { Qwen3VL, type ChatOptions, type ChatResult } from "../pipeline.js";
-import { defaultModel } from "./default-model.js";
+import type { ChatResult } from "../pipeline.js";
 
 export const CHAT_HELP = `qwen3-vl chat (alias: run): talk to a model in the terminal
 
 Usage:
-  qwen3-vl chat [--model DIR|REPO] [--system TEXT] [--greedy] [--temperature T]
-                [--top-k K] [--top-p P] [--min-p P] [--seed S] [--max-new-tokens N]
-                [--no-color]
+  qwen3-vl chat [--model DIR|REPO] [--backend wasm|reference] [--threads N] [--weights F]
+                [--system TEXT] [--greedy] [--temperature T] [--top-k K] [--top-p P]
+                [--min-p P] [--seed S] [--max-new-tokens N] [--no-color]
 
 Type a message and press Enter; the answer is printed as it is generated. The whole
 conversation is kept, so later questions can refer to earlier answers. A Thinking model's
@@ -34,16 +34,10 @@ Commands (typed instead of a message):
   /exit                leave (also /quit, Ctrl-D; Ctrl-C stops an answer being written)
 
 Options:
-  --model DIR|REPO     checkpoint directory or Hugging Face repo id (e.g.
-                       Qwen/Qwen3-VL-2B-Instruct). Default: $QWEN3VL_MODEL, else the
-                       built-in demo model (random weights: it runs, but answers noise).
-  --system TEXT        system prompt to start with
-  --greedy             always pick the most likely token (deterministic)
-  --temperature T, --top-k K, --top-p P, --min-p P
-                       sampling settings (default: the model's generation_config.json)
-  --seed S             sampling seed (each answer is reproducible with the same seed)
-  --max-new-tokens N   longest answer in tokens (default 512)
-  --no-color           no dimming of the reasoning (also when NO_COLOR is set)
+${MODEL_HELP}
+  --system TEXT             system prompt to start with
+${SAMPLING_HELP}
+  --no-color                no dimming of the reasoning (also when NO_COLOR is set)
   -h, --help           this text
 
 Piped input: every line is one message or command, e.g.
@@ -94,7 +88,7 @@ export async function chatCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     options: {
-      model: { type: "string" },
+      ...MODEL_FLAGS,
       system: { type: "string" },
       ...SAMPLING_FLAGS,
       "no-color": { type: "boolean" },
@@ -116,9 +110,7 @@ export async function chatCommand(args: string[]): Promise<number> {
   const color = Boolean(out.isTTY) && !values["no-color"] && !process.env.NO_COLOR;
   const note = (s: string) => process.stderr.write(s);
 
-  const modelRef = values.model ?? (await defaultModel());
-  if (interactive) note(`loading ${modelRef} ...\n`);
-  const vl = await Qwen3VL.load(modelRef);
+  const vl = await loadModelFromFlags(values);
   if (interactive) {
     note(`ready. Type a message, or /help. (${vl.dir})\n`);
     if (values.model === undefined && !process.env.QWEN3VL_MODEL) note(`try: /image ${join(assetsDir(), "sample.png")}  then ask about it\n`);

@@ -5,10 +5,10 @@ import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { QwenError } from "../errors.js";
 import { drawGrounding, parseGroundingToPixels, savePng, type GroundingItem } from "../generation/grounding.js";
-import { Qwen3VL, type ChatOptions } from "../pipeline.js";
+import type { ChatOptions } from "../pipeline.js";
 import { loadImageFile } from "../processing/image.js";
-import { defaultModel } from "./default-model.js";
-import { formatBytes, progressBar } from "./progress.js";
+import { loadModelFromFlags, MODEL_FLAGS, MODEL_HELP } from "./model-flags.js";
+import { progressBar } from "./progress.js";
 import { applySamplingFlags, SAMPLING_FLAGS, SAMPLING_HELP } from "./sampling-flags.js";
 
 export const GENERATE_HELP = `qwen3-vl generate: one answer for one conversation
@@ -22,8 +22,7 @@ Input (one of):
   --prompt TEXT             one user message, with --image PATH / --video PATH (repeatable;
                             a video is a file or a folder of frames)
 Options:
-  --model DIR|REPO          checkpoint folder or Hugging Face repo id (default: $QWEN3VL_MODEL,
-                            else the random-weight demo model)
+${MODEL_HELP}
   --tools FILE.json         OpenAI-style function tools for the chat template
   --stop TEXT               stop before this text (repeatable)
 ${SAMPLING_HELP}
@@ -51,7 +50,7 @@ export async function generateCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
-      model: { type: "string" },
+      ...MODEL_FLAGS,
       messages: { type: "string" },
       prompt: { type: "string" },
       image: { type: "string", multiple: true },
@@ -88,10 +87,7 @@ export async function generateCommand(args: string[]): Promise<number> {
   const tools = values.tools ? readJson(resolve(values.tools), "tools") : undefined;
   if (tools !== undefined && !Array.isArray(tools)) throw new QwenError(`tools file ${values.tools} must hold a JSON list of tools`);
 
-  const modelRef = values.model ?? (await defaultModel());
-  const loadBar = progressBar("loading", process.stderr, formatBytes);
-  const vl = await Qwen3VL.load(modelRef, loadBar ? { onLoadProgress: loadBar.update } : {});
-  loadBar?.finish();
+  const vl = await loadModelFromFlags(values);
   const o: ChatOptions = applySamplingFlags(values, { baseDir });
   if (tools) o.tools = tools;
   if (values.stop) o.stop = values.stop;

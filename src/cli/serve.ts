@@ -1,12 +1,12 @@
 // `qwen3-vl serve`: the OpenAI-compatible HTTP server.
 import { parseArgs } from "node:util";
 import { QwenError } from "../errors.js";
-import { Qwen3VL } from "../pipeline.js";
 import { createOpenAIServer } from "../server/openai.js";
-import { defaultModel } from "./default-model.js";
-import { formatBytes, progressBar } from "./progress.js";
+import { loadModelFromFlags, MODEL_FLAGS, MODEL_HELP } from "./model-flags.js";
 
 export const SERVE_HELP = `qwen3-vl serve [--model DIR|REPO] [--host 127.0.0.1] [--port 8080] [--name NAME]
+
+${MODEL_HELP}
 
 An OpenAI-compatible server: POST /v1/chat/completions (messages with text, image_url and
 video items; "stream": true for server-sent events; tools; temperature, top_p, top_k,
@@ -18,7 +18,7 @@ current folder.
 export async function serveCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { model: { type: "string" }, host: { type: "string" }, port: { type: "string" }, name: { type: "string" }, help: { type: "boolean" } },
+    options: { ...MODEL_FLAGS, host: { type: "string" }, port: { type: "string" }, name: { type: "string" }, help: { type: "boolean" } },
     strict: true,
   });
   if (values.help) {
@@ -28,9 +28,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   const port = Number(values.port ?? 8080);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new QwenError(`--port expects 0-65535, got "${values.port}"`);
   const host = values.host ?? "127.0.0.1";
-  const bar = progressBar("loading", process.stderr, formatBytes);
-  const vl = await Qwen3VL.load(values.model ?? (await defaultModel()), bar ? { onLoadProgress: bar.update } : {});
-  bar?.finish();
+  const vl = await loadModelFromFlags(values);
   const server = createOpenAIServer(vl, values.name ? { modelName: values.name } : {});
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) => reject(new QwenError(`cannot listen on ${host}:${port}: ${e.code ?? e.message}`)));

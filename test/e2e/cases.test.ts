@@ -18,9 +18,10 @@ const CASES = ["dense_text_only", "dense_one_image", "dense_two_images", "dense_
 const PIXEL_TOL = 1 / 127.5 + 1e-6;
 
 const loaded = new Map<string, Promise<Qwen3VL>>();
-const load = (dir: string) => {
-  if (!loaded.has(dir)) loaded.set(dir, Qwen3VL.load(fixture(dir)));
-  return loaded.get(dir)!;
+const load = (dir: string, backend: "wasm" | "reference" = "wasm") => {
+  const key = `${dir}|${backend}`;
+  if (!loaded.has(key)) loaded.set(key, Qwen3VL.load(fixture(dir), { backend }));
+  return loaded.get(key)!;
 };
 
 for (const name of CASES) {
@@ -30,8 +31,8 @@ for (const name of CASES) {
     const messages = JSON.parse(readFileSync(messagesFile, "utf8")) as unknown[];
     const st = SafetensorsFile.open(fixture("cases", `${name}.safetensors`));
 
-    it("library: ids, pixels and 12 greedy tokens", async () => {
-      const vl = await load(meta.model);
+    for (const backend of ["wasm", "reference"] as const) it(`library (${backend} backend): ids, pixels and 12 greedy tokens`, async () => {
+      const vl = await load(meta.model, backend);
       const opts = { baseDir: fixture("cases"), maxNewTokens: 12, greedy: true };
       const input = await vl.prepare(messages, opts);
       assert.deepEqual(input.inputIds, st.readInts("input_ids"));
