@@ -14,3 +14,4 @@ export type { Backend, Tensor, Weight, WeightFormat, WeightSource } from "./tens
 export { openCheckpoint } from "./io/checkpoint.js";
 export { resolveModel } from "./io/hub.js";
 export { QwenError } from "./errors.js";
+export { ensureDemoModel, demoModelDir } from "./io/demo-model.js";
