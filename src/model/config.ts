@@ -29,7 +29,9 @@ export interface TextConfig {
   ropeTheta: number;
   mropeSection: [number, number, number];
   mropeInterleaved: boolean;
-  ropeType: string;
+  ropeType: "default" | "yarn";
+  /** YaRN settings (rope_type "yarn" only). */
+  yarn: YarnConfig | null;
   vocabSize: number;
   maxPositionEmbeddings: number;
   hiddenAct: string;
@@ -41,6 +43,18 @@ export interface TextConfig {
   decoderSparseStep: number;
   mlpOnlyLayers: number[];
   normTopKProb: boolean;
+}
+
+export interface YarnConfig {
+  factor: number;
+  originalMaxPositionEmbeddings: number;
+  betaFast: number;
+  betaSlow: number;
+  /** Explicit cos/sin scale; otherwise derived from factor (and mscale / mscale_all_dim). */
+  attentionFactor: number | null;
+  mscale: number | null;
+  mscaleAllDim: number | null;
+  truncate: boolean;
 }
 
 export interface Qwen3VLConfig {
@@ -147,8 +161,27 @@ export function parseConfig(json: unknown, file = "config.json"): Qwen3VLConfig 
   let ropeType = rope?.str("rope_type", rope?.str("type", "default")) ?? "default";
   // Qwen2-VL-era configs spell the 3-D rotary "mrope"; transformers treats it as default.
   if (ropeType === "mrope") ropeType = "default";
-  if (ropeType !== "default") {
-    throw new QwenError(`${file}: text_config rope_type "${ropeType}" is not supported yet (only "default"; YaRN long-context scaling is listed as not done)`);
+  if (ropeType !== "default" && ropeType !== "yarn") {
+    throw new QwenError(`${file}: text_config rope_type "${ropeType}" is not supported (expected "default" or "yarn")`);
+  }
+  const maxPos = t.int("max_position_embeddings", 262144, 1);
+  let yarn: YarnConfig | null = null;
+  if (ropeType === "yarn") {
+    const y = rope!;
+    const orig = y.has("original_max_position_embeddings") ? y.int("original_max_position_embeddings", undefined, 1) : maxPos;
+    // As transformers v5: an explicit factor wins; without one, the ratio of the lengths.
+    const factor = y.has("factor") ? y.num("factor") : maxPos / orig;
+    if (!(factor >= 1)) throw new QwenError(`${file}: YaRN factor must be >= 1, found ${factor}`);
+    yarn = {
+      factor,
+      originalMaxPositionEmbeddings: orig,
+      betaFast: y.has("beta_fast") ? y.num("beta_fast") : 32,
+      betaSlow: y.has("beta_slow") ? y.num("beta_slow") : 1,
+      attentionFactor: y.has("attention_factor") ? y.num("attention_factor") : null,
+      mscale: y.has("mscale") ? y.num("mscale") : null,
+      mscaleAllDim: y.has("mscale_all_dim") ? y.num("mscale_all_dim") : null,
+      truncate: y.bool("truncate", true),
+    };
   }
   const sec = rope?.ints("mrope_section", [24, 20, 20]) ?? [24, 20, 20];
   if (sec.length !== 3) throw new QwenError(`${file}: mrope_section must have 3 entries (T, H, W), found ${JSON.stringify(sec)}`);
@@ -171,9 +204,10 @@ export function parseConfig(json: unknown, file = "config.json"): Qwen3VLConfig 
     ropeTheta,
     mropeSection: [sec[0]!, sec[1]!, sec[2]!],
     mropeInterleaved,
-    ropeType,
+    ropeType: ropeType as "default" | "yarn",
+    yarn,
     vocabSize: t.int("vocab_size", undefined, 1),
-    maxPositionEmbeddings: t.int("max_position_embeddings", 262144, 1),
+    maxPositionEmbeddings: maxPos,
     hiddenAct: act,
     attentionBias: t.bool("attention_bias", false),
     numExperts: isMoe ? t.int("num_experts", undefined, 1) : 0,

@@ -53,7 +53,8 @@ describe("config.json", () => {
     bad((c) => { c.text_config.num_key_value_heads = 3; }, /multiple of num_key_value_heads/);
     bad((c) => { c.vision_config.deepstack_visual_indexes = [5, 11, 24]; }, /has 24 but depth is 24/);
     bad((c) => { c.vision_config.num_position_embeddings = 2300; }, /not a square grid/);
-    bad((c) => { c.text_config.rope_scaling.rope_type = "yarn"; }, /rope_type "yarn" is not supported/);
+    bad((c) => { c.text_config.rope_scaling.rope_type = "longrope"; }, /rope_type "longrope" is not supported/);
+    bad((c) => { Object.assign(c.text_config.rope_scaling, { rope_type: "yarn", factor: 0.5 }); }, /YaRN factor must be >= 1/);
     bad((c) => { c.vision_config.out_hidden_size = 1024; }, /must equal text_config.hidden_size/);
   });
 });

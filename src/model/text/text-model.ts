@@ -29,7 +29,7 @@ export class TextModel {
     else {
       throw new QwenError(`${ld.store.description}: tie_word_embeddings is false but the checkpoint has no lm_head.weight (expected shape [${c.vocabSize}, ${D}])`);
     }
-    this.rope = new InterleavedMRoPE(c.headDim, c.ropeTheta, c.mropeSection);
+    this.rope = new InterleavedMRoPE(c.headDim, c.ropeTheta, c.mropeSection, c.yarn);
   }
 
   embed(ids: Int32Array): Tensor {
