@@ -181,7 +181,11 @@ export class Qwen3VL {
     const model = this.model, tok = this.processor.tokenizer;
     const maxNew = o.maxNewTokens ?? 512;
     if (!Number.isInteger(maxNew) || maxNew < 1) throw new QwenError(`maxNewTokens must be a positive integer, found ${maxNew}`);
-    const sampling = o.greedy ? { ...mergeSamplingOptions(this.samplingDefaults, o), doSample: false } : mergeSamplingOptions(this.samplingDefaults, o);
+    const sampling = mergeSamplingOptions(this.samplingDefaults, o);
+    // Asking for a temperature, top-k/p, min-p or a seed means sampling, even when the
+    // checkpoint's generation_config decodes greedily; temperature 0 or `greedy` means greedy.
+    if (o.doSample === undefined && [o.temperature, o.topK, o.topP, o.minP, o.seed].some((v) => v !== undefined)) sampling.doSample = true;
+    if (o.greedy || o.temperature === 0) sampling.doSample = false;
     const sampler = new Sampler(sampling, input.inputIds);
     const eos = new Set(eosFromGenerationConfig(this.generationConfig));
     const eosTok = tok.tokenToId("<|im_end|>");

@@ -157,3 +157,15 @@ describe("pixel budgets", () => {
     assert.deepEqual(f1.videos!.frameIndices[0]!.length, 4); // 4 s at 1 fps → 4 frames (min_frames 4)
   });
 });
+
+describe("sampling switch", () => {
+  it("the tiny model's generation_config decodes greedily; a temperature or seed turns sampling on; temperature 0 is greedy", async () => {
+    const g = await vl.chat(MESSAGES, { maxNewTokens: 12 });
+    const greedy = await vl.chat(MESSAGES, { maxNewTokens: 12, greedy: true });
+    assert.deepEqual(g.ids, greedy.ids);
+    const t0 = await vl.chat(MESSAGES, { maxNewTokens: 12, temperature: 0 });
+    assert.deepEqual(t0.ids, greedy.ids);
+    const draws = await Promise.all([1, 2, 3].map((seed) => vl.chat(MESSAGES, { maxNewTokens: 12, temperature: 1.5, topK: 0, seed })));
+    assert.ok(draws.some((d) => JSON.stringify(d.ids) !== JSON.stringify(greedy.ids)), "sampling differs from greedy for some seed");
+  });
+});
