@@ -72,7 +72,8 @@ const PAGE = 65536;
 const MAX_MEMORY = 4 * 1024 * 1024 * 1024;
 const HEAP_START = 1 << 20; // first byte handed out in every arena
 const GEMV_MAX_M = 4;
-const GEMM_SCRATCH_PER_THREAD = 64 * 256 * 4 + 256;
+// per-thread gemm scratch, >= assembly gemm_scratch_bytes() = GNC*GKC*4 + GMR*8*4 + 64
+const GEMM_SCRATCH_PER_THREAD = 128 * 256 * 4 + 4 * 8 * 4 + 64;
 const PAR_MIN_ELEMS = 16384; // elementwise kernels smaller than this run on the main thread only
 const QUANT_CHUNK_BYTES = 4 << 20;
 const WEIGHT_TYPE: Record<WeightFormat, number> = { f32: 0, bf16: 1, q8: 2, q4: 3 };
@@ -587,7 +588,7 @@ export class WasmKernels {
     let extra = 0;
     const Kp = align(K, 32);
     const small = M <= GEMV_MAX_M;
-    if (!small) extra = this.threads * GEMM_SCRATCH_PER_THREAD;
+    if (!small) extra = this.threads * GEMM_SCRATCH_PER_THREAD + align(Math.ceil(M / 4) * 16 * K, 64);
     else if (w.format === 'bf16') extra = xB;
     else if (w.format === 'q8' || w.format === 'q4') extra = M * Kp * 3 + 2 * M * (Kp / 32) * 4 + 256;
     let biasB = 0;
@@ -607,7 +608,9 @@ export class WasmKernels {
     this.put(a, xp, x.subarray(0, M * K));
     const ex = a.exports;
     if (!small) {
-      this.run(a, 'gemm', [WEIGHT_TYPE[w.format], xp, M, K, w.ptr, w.scalesPtr, N, biasPtr, yp, ep, GEMM_SCRATCH_PER_THREAD]);
+      const apk = ep + this.threads * GEMM_SCRATCH_PER_THREAD;
+      this.run(a, 'pack_a', [xp, M, K, apk], M >= 16);
+      this.run(a, 'gemm', [WEIGHT_TYPE[w.format], apk, M, K, w.ptr, w.scalesPtr, N, biasPtr, yp, ep, GEMM_SCRATCH_PER_THREAD]);
     } else if (w.format === 'f32') {
       this.run(a, 'gemv_f32', [xp, M, K, w.ptr, N, biasPtr, yp]);
     } else if (w.format === 'bf16') {

@@ -3,7 +3,7 @@
 /** Kernel exports that can be dispatched to the pool; the index is the id written into the control block. */
 export const KERNEL_NAMES = [
   'gemv_f32', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm',
-  'rmsnorm', 'layernorm', 'rope_neox', 'silu_mul', 'gelu_tanh', 'gelu_erf', 'softmax', 'add', 'attention',
+  'rmsnorm', 'layernorm', 'rope_neox', 'silu_mul', 'gelu_tanh', 'gelu_erf', 'softmax', 'add', 'attention', 'pack_a',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
