@@ -343,64 +343,7 @@ export function quantize_q4(src: usize, srcType: i32, rows: i32, K: i32, qs: usi
 }
 
 // ---------------------------------------------------------------------------------------------
-// GEMM micro-kernels: C[r, 0..8) (+)= sum_k A[r*lda + k] * B[k*ldb + 0..8), r < 4. Strides in bytes.
-
-@inline function mk4x8(a: usize, ldaB: usize, b: usize, ldbB: usize, kc: i32, c: usize, ldcB: usize, acc: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  let a0 = a, a1 = a + ldaB, a2 = a + 2 * ldaB, a3 = a + 3 * ldaB;
-  for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(b), b1 = v128.load(b, 16);
-    let t = v128.load32_splat(a0);
-    c00 = fma(t, b0, c00); c01 = fma(t, b1, c01);
-    t = v128.load32_splat(a1);
-    c10 = fma(t, b0, c10); c11 = fma(t, b1, c11);
-    t = v128.load32_splat(a2);
-    c20 = fma(t, b0, c20); c21 = fma(t, b1, c21);
-    t = v128.load32_splat(a3);
-    c30 = fma(t, b0, c30); c31 = fma(t, b1, c31);
-    a0 += 4; a1 += 4; a2 += 4; a3 += 4; b += ldbB;
-  }
-  const r1 = c + ldcB, r2 = c + 2 * ldcB, r3 = c + 3 * ldcB;
-  if (acc) {
-    c00 = f32x4.add(c00, v128.load(c)); c01 = f32x4.add(c01, v128.load(c, 16));
-    c10 = f32x4.add(c10, v128.load(r1)); c11 = f32x4.add(c11, v128.load(r1, 16));
-    c20 = f32x4.add(c20, v128.load(r2)); c21 = f32x4.add(c21, v128.load(r2, 16));
-    c30 = f32x4.add(c30, v128.load(r3)); c31 = f32x4.add(c31, v128.load(r3, 16));
-  }
-  v128.store(c, c00); v128.store(c, c01, 16);
-  v128.store(r1, c10); v128.store(r1, c11, 16);
-  v128.store(r2, c20); v128.store(r2, c21, 16);
-  v128.store(r3, c30); v128.store(r3, c31, 16);
-}
-
-@inline function mk1x8(a: usize, b: usize, ldbB: usize, kc: i32, c: usize, acc: bool): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
-  let k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    let t = v128.load32_splat(a);
-    c0 = fma(t, v128.load(b), c0); c1 = fma(t, v128.load(b, 16), c1);
-    t = v128.load32_splat(a, 4);
-    d0 = fma(t, v128.load(b + ldbB), d0); d1 = fma(t, v128.load(b + ldbB, 16), d1);
-    a += 8; b += 2 * ldbB;
-  }
-  if (k < kc) {
-    const t = v128.load32_splat(a);
-    c0 = fma(t, v128.load(b), c0); c1 = fma(t, v128.load(b, 16), c1);
-  }
-  c0 = f32x4.add(c0, d0); c1 = f32x4.add(c1, d1);
-  if (acc) { c0 = f32x4.add(c0, v128.load(c)); c1 = f32x4.add(c1, v128.load(c, 16)); }
-  v128.store(c, c0); v128.store(c, c1, 16);
-}
-
-// mr rows (1..4) x 8 columns.
-function mkRows(mr: i32, a: usize, ldaB: usize, b: usize, ldbB: usize, kc: i32, c: usize, ldcB: usize, acc: bool): void {
-  if (mr == 4) { mk4x8(a, ldaB, b, ldbB, kc, c, ldcB, acc); return; }
-  for (let r = 0; r < mr; r++) mk1x8(a + <usize>r * ldaB, b, ldbB, kc, c + <usize>r * ldcB, acc);
-}
-
-const KC: i32 = 256;
-const NC: i32 = 64; // 8 panels of 8 columns
+// GEMM (also used by the blocked attention)
 
 // Pack W[n0 .. n0+nc, k0 .. k0+kc) into panels of 8 columns, panel p at dst + p*kc*32, element (k, j) at +k*32 + j*4.
 // wType: 0 f32, 1 bf16, 2 q8, 3 q4. Rows >= N are zero.
@@ -857,6 +800,8 @@ function attnRow(qr: usize, k: usize, ksT: i32, v: usize, vsT: i32, D: i32, lo: 
   }
 }
 
+const AQB: i32 = 16; // query rows per attention block
+
 export function attention(q: usize, qsT: i32, k: usize, ksT: i32, ksH: i32, v: usize, vsT: i32, vsH: i32, out: usize, osT: i32,
   T: i32, nH: i32, nKV: i32, D: i32, past: i32, cu: usize, nseg: i32, scale: f32,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
@@ -882,10 +827,14 @@ export function attention(q: usize, qsT: i32, k: usize, ksT: i32, ksH: i32, v: u
     }
     return;
   }
-  // blocked: items = (kv head, segment); pack K^T panels once per item, 4-query tiles through the GEMM micro-kernel.
+  // blocked: items = (kv head, segment). Per item the keys are packed once into 8-key panels [D][8] and the
+  // values into 8-column panels [nk][8]; per query head, blocks of AQB queries: Q packed into 4-row tiles,
+  // S = Q.K^T through the packed 4x8 micro-kernel (key panel outer, so it stays in L1 for all tiles),
+  // softmax per row, P packed into 4-row tiles, O = P.V through the same micro-kernel (value panel outer).
   const items = nKV * ns;
   const i0 = partStart(items, tid, nth, 1), i1 = partEnd(items, tid, nth, 1);
-  const ldaQ = <usize>qsT << 2;
+  const Dp = (D + 7) & ~7;
+  const ndp = Dp >> 3;
   for (let it = i0; it < i1; it++) {
     const g = it / ns, s = it % ns;
     let qa = 0, qb = T, ka = 0, kb = past + T;
@@ -897,13 +846,18 @@ export function attention(q: usize, qsT: i32, k: usize, ksT: i32, ksH: i32, v: u
     if (nk <= 0) continue;
     const npan = (nk + 7) >> 3;
     const nkPad = npan << 3;
-    const packed = sbase;
-    const S = sbase + ((<usize>nkPad * <usize>D) << 2);
+    const kP = sbase;                                              // nkPad * D floats
+    const vP = kP + ((<usize>nkPad * <usize>D) << 2);              // nkPad * Dp floats
+    const S = vP + ((<usize>nkPad * <usize>Dp) << 2);              // AQB * nkPad floats
+    const pP = S + ((<usize>AQB * <usize>nkPad) << 2);             // AQB * nkPad floats (4-row tiles)
+    const qP = pP + ((<usize>AQB * <usize>nkPad) << 2);            // AQB * D floats (4-row tiles)
+    const tmp = qP + ((<usize>AQB * <usize>D) << 2);               // 4 x 8 floats
+    const invs = tmp + 128;                                        // AQB floats
     const ldS = <usize>nkPad << 2;
     // pack keys: panel p holds keys ka+8p..ka+8p+7, element (d, jj) at p*D*32 + d*32 + jj*4
     const kg = k + ((<usize>g * <usize>ksH) << 2);
     for (let p = 0; p < npan; p++) {
-      const pd = packed + <usize>p * <usize>D * 32;
+      const pd = kP + <usize>p * <usize>D * 32;
       for (let jj = 0; jj < 8; jj++) {
         const j = ka + p * 8 + jj;
         const dst = pd + (<usize>jj << 2);
@@ -915,49 +869,117 @@ export function attention(q: usize, qsT: i32, k: usize, ksT: i32, ksH: i32, v: u
         }
       }
     }
-    const vg = v + ((<usize>g * <usize>vsH + <usize>ka * <usize>vsT) << 2);
-    const ldbV = <usize>vsT << 2;
+    // pack values: panel dp holds columns 8dp..8dp+7, element (j, c) at dp*nkPad*32 + j*32 + c*4
+    const vg = v + ((<usize>g * <usize>vsH) << 2);
+    const vpStride = <usize>nkPad << 5;
+    for (let j = 0; j < nk; j++) {
+      const src = vg + ((<usize>(ka + j) * <usize>vsT) << 2);
+      const dst = vP + (<usize>j << 5);
+      let dp = 0;
+      for (; (dp + 1) << 3 <= D; dp++) {
+        const o = <usize>dp << 5;
+        v128.store(dst + <usize>dp * vpStride, v128.load(src + o));
+        v128.store(dst + <usize>dp * vpStride, v128.load(src + o, 16), 16);
+      }
+      if (dp < ndp) {
+        for (let c = 0; c < 8; c++) {
+          const d = (dp << 3) + c;
+          store<f32>(dst + <usize>dp * vpStride + (<usize>c << 2), d < D ? load<f32>(src + (<usize>d << 2)) : 0);
+        }
+      }
+    }
+    const ldoB = <usize>osT << 2;
     for (let hi = 0; hi < grp; hi++) {
       const h = g * grp + hi;
-      for (let t0 = qa; t0 < qb; t0 += 4) {
-        const mr = min(4, qb - t0);
-        // key limits (relative to ka) per row
+      for (let t0 = qa; t0 < qb; t0 += AQB) {
+        const mb = min(AQB, qb - t0);
+        const ntile = (mb + 3) >> 2;
         let limMax = nk;
-        if (nseg == 0) limMax = past + t0 + mr;
+        if (nseg == 0) limMax = past + t0 + mb;
         const npu = (limMax + 7) >> 3;
-        const a = q + ((<usize>t0 * <usize>qsT + <usize>h * <usize>D) << 2);
-        for (let p = 0; p < npu; p++) {
-          mkRows(mr, a, ldaQ, packed + <usize>p * <usize>D * 32, 32, D, S + (<usize>p << 5), ldS, false);
-        }
-        let inv0: f32 = 0, inv1: f32 = 0, inv2: f32 = 0, inv3: f32 = 0;
-        for (let r = 0; r < mr; r++) {
-          const lim = nseg == 0 ? past + t0 + r + 1 : nk;
-          const row = S + <usize>r * ldS;
-          const inv = softmaxRowUnnorm(row, lim, scale);
-          for (let j = lim; j < limMax; j++) store<f32>(row + (<usize>j << 2), 0);
-          if (r == 0) inv0 = inv; else if (r == 1) inv1 = inv; else if (r == 2) inv2 = inv; else inv3 = inv;
-        }
-        const o = out + ((<usize>t0 * <usize>osT + <usize>h * <usize>D) << 2);
-        const ldoB = <usize>osT << 2;
-        let d0 = 0;
-        for (; d0 + 8 <= D; d0 += 8) {
-          mkRows(mr, S, ldS, vg + (<usize>d0 << 2), ldbV, limMax, o + (<usize>d0 << 2), ldoB, false);
-        }
-        for (; d0 < D; d0++) {
-          for (let r = 0; r < mr; r++) {
-            let acc: f32 = 0;
-            const row = S + <usize>r * ldS;
-            for (let j = 0; j < limMax; j++) acc += load<f32>(row + (<usize>j << 2)) * load<f32>(vg + ((<usize>j * <usize>vsT + <usize>d0) << 2));
-            store<f32>(o + <usize>r * ldoB + (<usize>d0 << 2), acc);
+        // pack Q rows t0..t0+mb into 4-row tiles [D][4] (missing rows zero)
+        for (let r = 0; r < ntile << 2; r++) {
+          const dst = qP + <usize>(r >> 2) * (<usize>D << 4) + (<usize>(r & 3) << 2);
+          if (r < mb) {
+            const src = q + ((<usize>(t0 + r) * <usize>qsT + <usize>h * <usize>D) << 2);
+            for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 4), load<f32>(src + (<usize>d << 2)));
+          } else {
+            for (let d = 0; d < D; d++) store<f32>(dst + (<usize>d << 4), 0);
           }
         }
-        for (let r = 0; r < mr; r++) {
-          const inv = r == 0 ? inv0 : (r == 1 ? inv1 : (r == 2 ? inv2 : inv3));
-          const orow = o + <usize>r * ldoB;
-          const iv = f32x4.splat(inv);
-          let d = 0;
-          for (; d + 4 <= D; d += 4) v128.store(orow + (<usize>d << 2), f32x4.mul(v128.load(orow + (<usize>d << 2)), iv));
-          for (; d < D; d++) store<f32>(orow + (<usize>d << 2), load<f32>(orow + (<usize>d << 2)) * inv);
+        // S = Q K^T
+        for (let p = 0; p < npu; p++) {
+          const kp = kP + <usize>p * <usize>D * 32;
+          for (let ti = 0; ti < ntile; ti++) {
+            mk4x8p(qP + <usize>ti * (<usize>D << 4), kp, D, S + <usize>(ti << 2) * ldS + (<usize>p << 5), ldS, false);
+          }
+        }
+        // softmax per row (own causal limit), entries [lim, limMax) zeroed
+        for (let r = 0; r < mb; r++) {
+          const lim = nseg == 0 ? past + t0 + r + 1 : nk;
+          const row = S + <usize>r * ldS;
+          store<f32>(invs + (<usize>r << 2), softmaxRowUnnorm(row, lim, scale));
+          for (let j = lim; j < limMax; j++) store<f32>(row + (<usize>j << 2), 0);
+        }
+        // pack P into 4-row tiles [limMax][4]
+        for (let ti = 0; ti < ntile; ti++) {
+          const dst = pP + <usize>ti * (<usize>nkPad << 4);
+          const m0 = ti << 2;
+          if (m0 + 4 <= mb) {
+            const x0 = S + <usize>m0 * ldS, x1 = x0 + ldS, x2 = x1 + ldS, x3 = x2 + ldS;
+            let j = 0;
+            for (; j + 4 <= limMax; j += 4) {
+              const o = <usize>j << 2;
+              const r0 = v128.load(x0 + o), r1 = v128.load(x1 + o), r2 = v128.load(x2 + o), r3 = v128.load(x3 + o);
+              const u0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+              const u2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+              const d = dst + (<usize>j << 4);
+              v128.store(d, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5));
+              v128.store(d, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 16);
+              v128.store(d, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 32);
+              v128.store(d, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 48);
+            }
+            for (; j < limMax; j++) {
+              const o = <usize>j << 2, d = dst + (<usize>j << 4);
+              store<f32>(d, load<f32>(x0 + o)); store<f32>(d, load<f32>(x1 + o), 4);
+              store<f32>(d, load<f32>(x2 + o), 8); store<f32>(d, load<f32>(x3 + o), 12);
+            }
+          } else {
+            for (let r = 0; r < 4; r++) {
+              const src = S + <usize>(m0 + r) * ldS;
+              const ok = m0 + r < mb;
+              for (let j = 0; j < limMax; j++) store<f32>(dst + (<usize>j << 4) + (<usize>r << 2), ok ? load<f32>(src + (<usize>j << 2)) : 0);
+            }
+          }
+        }
+        // O = P V, rows scaled by 1/sum
+        const o = out + ((<usize>t0 * <usize>osT + <usize>h * <usize>D) << 2);
+        for (let dp = 0; dp < ndp; dp++) {
+          const vp = vP + <usize>dp * vpStride;
+          const ncol = min(8, D - (dp << 3));
+          for (let ti = 0; ti < ntile; ti++) {
+            const m0 = ti << 2;
+            const mr = min(4, mb - m0);
+            const ot = o + <usize>m0 * ldoB + (<usize>dp << 5);
+            const at = pP + <usize>ti * (<usize>nkPad << 4);
+            if (mr == 4 && ncol == 8) {
+              mk4x8p(at, vp, limMax, ot, ldoB, false);
+              for (let r = 0; r < 4; r++) {
+                const iv = v128.load32_splat(invs + (<usize>(m0 + r) << 2));
+                const orow = ot + <usize>r * ldoB;
+                v128.store(orow, f32x4.mul(v128.load(orow), iv));
+                v128.store(orow, f32x4.mul(v128.load(orow, 16), iv), 16);
+              }
+            } else {
+              mk4x8p(at, vp, limMax, tmp, 32, false);
+              for (let r = 0; r < mr; r++) {
+                const inv = load<f32>(invs + (<usize>(m0 + r) << 2));
+                for (let c = 0; c < ncol; c++) {
+                  store<f32>(ot + <usize>r * ldoB + (<usize>c << 2), load<f32>(tmp + (<usize>r << 5) + (<usize>c << 2)) * inv);
+                }
+              }
+            }
+          }
         }
       }
     }

@@ -745,8 +745,10 @@ export class WasmKernels {
   // attention
 
   private attnScratchPerThread(keys: number, D: number): number {
-    const nkPad = align(Math.max(keys, 1), 8);
-    return align((nkPad * D + 4 * nkPad + 64) * 4, 64);
+    // assembly attention (blocked path): packed K (nkPad*D) and V (nkPad*Dp), S and packed P (AQB*nkPad
+    // each), packed Q (AQB*D), a 4x8 tile and AQB row sums; AQB = 16. The direct path needs nkPad.
+    const nkPad = align(Math.max(keys, 1), 8), Dp = align(D, 8), AQB = 16;
+    return align((nkPad * D + nkPad * Dp + 2 * AQB * nkPad + AQB * D + 32 + AQB + 64) * 4, 64);
   }
 
   /**
