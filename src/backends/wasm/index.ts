@@ -1,8 +1,9 @@
 // WasmBackend: the engine's backend contract (src/tensor/backend.ts) on the WebAssembly kernels.
 //
 // - Weights live only in wasm memory (arenas of shared memories, several for models above 4 GiB):
-//   `loadWeight` has the checkpoint reader write straight into the arena (f32/bf16 as stored), or into
-//   arena scratch above the allocation and converts / quantises from there (q8, q4, f32<->bf16). No copy
+//   `loadWeight` has the checkpoint reader write straight into the arena (f32/bf16 as stored), or reads
+//   8 MiB row chunks (`readRange`) into arena scratch above the allocation and converts / quantises each
+//   chunk from there (q8, q4, f32<->bf16), so at most one chunk of a source is resident. No copy
 //   of a weight is kept in the JS heap. Arenas are opened up front by `create({ weightBytes })`, so the
 //   contract's synchronous `loadWeight` never has to open one (opening one messages the workers).
 // - Activations (`Tensor`) are Float32Arrays in the JS heap; each kernel call copies its inputs into the
@@ -91,6 +92,9 @@ function check(cond: boolean, msg: string): asserts cond {
 }
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;
+
+/** Source bytes converted / quantised per chunk by `loadWeight`. */
+const LOAD_CHUNK_BYTES = 8 << 20;
 
 /** Bytes a [N, K] matrix takes in a format (q8/q4: padded codes + one f32 scale per 32 values). */
 export function formatBytes(format: WeightFormat, N: number, K: number): number {
@@ -192,39 +196,27 @@ export class WasmBackend implements Backend {
     if ((want === "f32" && src.dtype === "F32") || (want === "bf16" && src.dtype === "BF16")) {
       src.readInto(new Uint8Array(k.buffer(arena), ptr, srcBytes));
     } else {
-      // Read into arena scratch above the new allocation (later allocations reuse those pages), or, if
-      // that would pass 4 GiB, into a temporary JS buffer processed in chunks.
-      let scratch = -1;
-      try {
-        scratch = k.scratchSync(arena, srcBytes);
-      } catch {
-        scratch = -1;
-      }
-      let host: Uint8Array | null = null;
-      if (scratch >= 0) src.readInto(new Uint8Array(k.buffer(arena), scratch, srcBytes));
-      else {
-        host = new Uint8Array(srcBytes);
-        src.readInto(host);
-      }
-      // Element type the converters read: f32 or bf16 (F16/F64 are widened to f32 in JS first).
+      // Converted / quantised in row chunks of ~LOAD_CHUNK_BYTES of source: each chunk is read with
+      // `readRange` into one staging area in arena scratch right above the new allocation (F16/F64 are
+      // widened to f32 in JS first), so no more than one chunk of the source is ever resident.
       const direct = src.dtype === "F32" || src.dtype === "BF16";
+      // Element type the converters read: f32 or bf16.
       const inType: "f32" | "bf16" = src.dtype === "BF16" ? "bf16" : "f32";
       const ies = inType === "f32" ? 4 : 2;
+      const ses = DTYPE_BYTES[src.dtype];
       const Kp = align(K, 32), nb = Kp / 32;
       const rowQ = want === "q8" ? Kp : Kp / 2;
       if (want === "q8" || want === "q4") scalesPtr = ptr + align(want === "q8" ? N * Kp : (N * Kp) / 2, 64);
-      const rowsPerChunk = host || !direct ? Math.max(1, Math.floor((4 << 20) / Math.max(1, K * 4))) : N;
+      const rowsPerChunk = Math.max(1, Math.min(N, Math.floor(LOAD_CHUNK_BYTES / Math.max(1, K * ses))));
+      const at = k.scratchSync(arena, rowsPerChunk * K * ies);
       for (let r0 = 0; r0 < N; r0 += rowsPerChunk) {
         const rows = Math.min(rowsPerChunk, N - r0);
-        let at: number; // address of this chunk's source rows (inType) in the arena
-        if (direct && !host) at = scratch + r0 * K * ies;
+        if (direct) src.readRange(r0 * K * ses, new Uint8Array(k.buffer(arena), at, rows * K * ses));
         else {
-          const raw = (host ?? new Uint8Array(k.buffer(arena), scratch, srcBytes)).subarray(r0 * K * DTYPE_BYTES[src.dtype], (r0 + rows) * K * DTYPE_BYTES[src.dtype]);
-          const vals: Uint8Array = direct ? raw : (() => { const f = toFloat32(src.dtype, raw.slice(), src.name); return new Uint8Array(f.buffer); })();
-          // staging area above the scratch copy (or right above the allocation when reading from host)
-          const stageBase = host ? 0 : align(scratch + srcBytes, 64) - k.scratchSync(arena, 0);
-          at = k.scratchSync(arena, stageBase + vals.byteLength) + stageBase;
-          new Uint8Array(k.buffer(arena), at, vals.byteLength).set(vals);
+          const raw = new Uint8Array(rows * K * ses);
+          src.readRange(r0 * K * ses, raw);
+          const f = toFloat32(src.dtype, raw, src.name);
+          new Float32Array(k.buffer(arena), at, rows * K).set(f);
         }
         const buf = k.buffer(arena);
         if (want === "q8" || want === "q4") {
