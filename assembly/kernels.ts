@@ -202,10 +202,28 @@ export function quantize_act(x: usize, M: i32, K: i32, xq8: usize, xq16: usize, 
   }
 }
 
-// q8 GEMV with int16 activations and i32x4.dot_i16x8_s.
+// Horizontal sums of four i32x4 vectors: [sum(d0), sum(d1), sum(d2), sum(d3)].
+@inline function red4(d0: v128, d1: v128, d2: v128, d3: v128): v128 {
+  const t0 = i32x4.add(v128.shuffle<i32>(d0, d1, 0, 4, 1, 5), v128.shuffle<i32>(d0, d1, 2, 6, 3, 7));
+  const t1 = i32x4.add(v128.shuffle<i32>(d2, d3, 0, 4, 1, 5), v128.shuffle<i32>(d2, d3, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(t0, t1, 0, 1, 4, 5), v128.shuffle<i32>(t0, t1, 2, 3, 6, 7));
+}
+
+// int32 dot of one q8 block (32 int8 weights at wb) with 32 int16 activations at xb, as 4 partial lanes.
+@inline function q8blk(wb: usize, xb: usize): v128 {
+  let d = i32x4.dot_i16x8_s(v128.load8x8_s(wb), v128.load(xb));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 8), v128.load(xb, 16)));
+  d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 16), v128.load(xb, 32)));
+  return i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 24), v128.load(xb, 48)));
+}
+
+// q8 GEMV with int16 activations and i32x4.dot_i16x8_s. Four blocks at a time: their int32 dots are
+// reduced into one vector (block b in lane b), converted once and scaled by the 4 weight scales times
+// the 4 activation scales (vector loads) in one FMA.
 export function gemv_q8(xq16: usize, xs: usize, M: i32, K: i32, qs: usize, scales: usize, N: i32, bias: usize, y: usize, tid: i32, nth: i32): void {
   const Kp = (K + 31) & ~31;
   const nb = Kp >> 5;
+  const nb4 = nb & ~3;
   const n0 = partStart(N, tid, nth, 16), n1 = partEnd(N, tid, nth, 16);
   for (let n = n0; n < n1; n++) {
     const wr = qs + <usize>n * <usize>Kp;
@@ -215,18 +233,33 @@ export function gemv_q8(xq16: usize, xs: usize, M: i32, K: i32, qs: usize, scale
       const xr = xq16 + ((<usize>m * <usize>Kp) << 1);
       const xsr = xs + ((<usize>m * <usize>nb) << 2);
       let acc = f32x4.splat(0);
-      for (let b = 0; b < nb; b++) {
+      let b = 0;
+      for (; b < nb4; b += 4) {
         const wb = wr + (<usize>b << 5);
         const xb = xr + (<usize>b << 6);
-        let d = i32x4.dot_i16x8_s(v128.load8x8_s(wb), v128.load(xb));
-        d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 8), v128.load(xb, 16)));
-        d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 16), v128.load(xb, 32)));
-        d = i32x4.add(d, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 24), v128.load(xb, 48)));
-        const s = load<f32>(sr + (<usize>b << 2)) * load<f32>(xsr + (<usize>b << 2));
-        acc = fma(f32x4.convert_i32x4_s(d), f32x4.splat(s), acc);
+        const r = red4(q8blk(wb, xb), q8blk(wb + 32, xb + 64), q8blk(wb + 64, xb + 128), q8blk(wb + 96, xb + 192));
+        acc = fma(f32x4.convert_i32x4_s(r), f32x4.mul(v128.load(sr + (<usize>b << 2)), v128.load(xsr + (<usize>b << 2))), acc);
       }
-      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), hsum(acc) + bv);
+      let t = hsum(acc);
+      for (; b < nb; b++) {
+        const d = q8blk(wr + (<usize>b << 5), xr + (<usize>b << 6));
+        t += <f32>hsumi(d) * (load<f32>(sr + (<usize>b << 2)) * load<f32>(xsr + (<usize>b << 2)));
+      }
+      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), t + bv);
     }
+  }
+}
+
+// int32 dot (4 partial lanes) of one q4 block (16 bytes of nibbles at wb) with 32 int8 activations at xb,
+// nibbles unsigned (not minus 8), via the relaxed int16 dot.
+@inline function q4rblk(wb: usize, xb: usize, lowMask: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    const v = v128.load(wb);
+    const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xb), v128.and(v, lowMask)),
+      i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(xb, 16), v128.and(i16x8.shr_u(v, 4), lowMask)));
+    return i32x4.extadd_pairwise_i16x8_s(p);
+  } else {
+    return i32x4.splat(0);
   }
 }
 
@@ -246,20 +279,28 @@ export function gemv_q4(xq8: usize, xq16: usize, xs: usize, xsum: usize, M: i32,
     const bv: f32 = bias ? load<f32>(bias + (<usize>n << 2)) : 0;
     for (let m = 0; m < M; m++) {
       let acc = f32x4.splat(0);
-      let corr: f32 = 0;
+      let extra: f32 = 0;
       if (ASC_FEATURE_RELAXED_SIMD && rdot != 0) {
-        const zero = i32x4.splat(0);
+        // i16x8.relaxed_dot (pmaddubsw) of int8 activations with the unsigned nibbles, both halves added
+        // in int16 (|sum| <= 4 * 128 * 15), widened pairwise to i32; four blocks reduced into one vector,
+        // 8 * sum(xq) subtracted as integers, one convert and one FMA per four blocks.
         const xr = xq8 + <usize>m * <usize>Kp;
         const xsr = xs + ((<usize>m * <usize>nb) << 2);
         const xsumr = xsum + ((<usize>m * <usize>nb) << 2);
-        for (let b = 0; b < nb; b++) {
-          const v = v128.load(wr + (<usize>b << 4));
+        const rs = f32x4.splat(rscale);
+        const nb4 = nb & ~3;
+        let b = 0;
+        for (; b < nb4; b += 4) {
+          const wb = wr + (<usize>b << 4);
           const xb = xr + (<usize>b << 5);
-          const d = i32x4.add(i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xb), v128.and(v, lowMask), zero),
-            i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(xb, 16), i8x16.shr_u(v, 4), zero));
-          const s = load<f32>(sr + (<usize>b << 2)) * load<f32>(xsr + (<usize>b << 2));
-          acc = fma(f32x4.convert_i32x4_s(d), f32x4.splat(s * rscale), acc);
-          corr += s * <f32>load<i32>(xsumr + (<usize>b << 2));
+          let r = red4(q4rblk(wb, xb, lowMask), q4rblk(wb + 16, xb + 32, lowMask), q4rblk(wb + 32, xb + 64, lowMask), q4rblk(wb + 48, xb + 96, lowMask));
+          r = i32x4.sub(r, i32x4.shl(v128.load(xsumr + (<usize>b << 2)), 3));
+          const sc = f32x4.mul(f32x4.mul(v128.load(sr + (<usize>b << 2)), v128.load(xsr + (<usize>b << 2))), rs);
+          acc = fma(f32x4.convert_i32x4_s(r), sc, acc);
+        }
+        for (; b < nb; b++) {
+          const d = hsumi(q4rblk(wr + (<usize>b << 4), xr + (<usize>b << 5), lowMask)) - 8 * load<i32>(xsumr + (<usize>b << 2));
+          extra += <f32>d * (load<f32>(sr + (<usize>b << 2)) * load<f32>(xsr + (<usize>b << 2)) * rscale);
         }
       } else {
         const xr = xq16 + ((<usize>m * <usize>Kp) << 1);
@@ -278,7 +319,7 @@ export function gemv_q4(xq8: usize, xq16: usize, xs: usize, xsum: usize, M: i32,
           acc = fma(f32x4.convert_i32x4_s(d), f32x4.splat(s), acc);
         }
       }
-      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), hsum(acc) - 8 * corr + bv);
+      store<f32>(y + ((<usize>m * <usize>N + <usize>n) << 2), hsum(acc) + extra + bv);
     }
   }
 }
@@ -986,10 +1027,12 @@ export function attention(q: usize, qsT: i32, k: usize, ksT: i32, ksH: i32, v: u
   }
 }
 
-// Probe of the engine's i32x4.relaxed_dot_i8x16_i7x16_add_s with a zero accumulator (the wrapper compares
-// it with the exact dot product: V8 11.3 / Node 20 returns twice the dot product and ignores the accumulator).
+// Probe of the engine's relaxed int8 dot as gemv_q4 uses it (i16x8.relaxed_dot_i8x16_i7x16_s, widened
+// pairwise to i32): the wrapper compares it with the exact dot product. (V8 11.3's Liftoff computes
+// i32x4.relaxed_dot_i8x16_i7x16_add_s as twice the dot product ignoring the accumulator; the relaxed build
+// runs with --no-liftoff, and a factor of 2 is still handled through rscale.)
 export function probe_rdot(a: usize, b: usize, out: usize): void {
   if (ASC_FEATURE_RELAXED_SIMD) {
-    v128.store(out, i32x4.relaxed_dot_i8x16_i7x16_add_s(v128.load(a), v128.load(b), i32x4.splat(0)));
+    v128.store(out, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a), v128.load(b))));
   }
 }
