@@ -51,9 +51,14 @@
 }
 
 // Vector exp for f32x4: exp(x) = 2^n * e^r, |r| <= ln2/2, degree-6 polynomial (rel. err ~2e-7).
+// n is rounded with the 1.5*2^23 "magic number" (its low mantissa bits then hold n, which also gives
+// 2^n by an integer add and shift): no f32x4.nearest / i32x4.trunc_sat_f32x4_s, which V8 expands into
+// long NaN/overflow-safe sequences on x64; the clamps use pmin/pmax (single minps/maxps) likewise.
 @inline function vexp(x: v128): v128 {
-  x = f32x4.max(f32x4.min(x, f32x4.splat(88.3762626647949)), f32x4.splat(-87.3365447504));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(1.44269504088896341)));
+  x = f32x4.pmax(f32x4.pmin(x, f32x4.splat(88.3762626647949)), f32x4.splat(-87.3365447504));
+  const magic = f32x4.splat(12582912.0);
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(1.44269504088896341)), magic);
+  const n = f32x4.sub(t, magic);
   let r = fma(n, f32x4.splat(-0.693359375), x);
   r = fma(n, f32x4.splat(2.12194440e-4), r);
   let p = f32x4.splat(1.0 / 720.0);
@@ -63,7 +68,7 @@
   p = fma(p, r, f32x4.splat(0.5));
   p = fma(p, r, f32x4.splat(1.0));
   p = fma(p, r, f32x4.splat(1.0));
-  const e = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const e = i32x4.shl(i32x4.add(t, i32x4.splat(127 - 0x4b400000)), 23);
   return f32x4.mul(p, e);
 }
 
@@ -759,7 +764,7 @@ export function softmax(x: usize, rows: i32, cols: i32, tid: i32, nth: i32): voi
 function softmaxRowUnnorm(p: usize, n: i32, scale: f32): f32 {
   let mv = f32x4.splat(-Infinity);
   let i = 0;
-  for (; i + 4 <= n; i += 4) mv = f32x4.max(mv, v128.load(p + (<usize>i << 2)));
+  for (; i + 4 <= n; i += 4) mv = f32x4.pmax(mv, v128.load(p + (<usize>i << 2)));
   let mx = hmax(mv);
   for (; i < n; i++) mx = max(mx, load<f32>(p + (<usize>i << 2)));
   const sv = f32x4.splat(scale);
