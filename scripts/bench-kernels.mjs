@@ -3,6 +3,8 @@
 //   GEMM GFLOPS at M x K x N = 512 x 2048 x 2048 (f32 / bf16 / q8 / q4 weights)
 //   GEMV GB/s (weight bytes incl. scales per call) at 1 x 2048 x 6144, cold: round-robin over weight copies
 //   totalling > 128 MiB (L3 is 32 MiB), plus the per-call overhead of a tiny linear.
+//   Attention GFLOPS (4*T*keys*D*nH flops): vision-like 3072 patches x 16 heads x 64 (one segment, non-causal)
+//   and prefill-like 512 tokens, 16 query / 8 kv heads x 128, causal (half the flops).
 // Each number is the median of 3 timed repetitions after a warm-up. Options: --builds simd,relaxed --threads 1,2
 import { WasmKernels } from '../dist/src/backends/wasm/kernels.js';
 import { readFileSync } from 'node:fs';
@@ -41,7 +43,7 @@ async function waitQuiet() {
   }
 }
 
-const results = { machine: `${process.arch} node ${process.version}`, gemm: [], gemv: [], overhead: [] };
+const results = { machine: `${process.arch} node ${process.version}`, gemm: [], gemv: [], attention: [], overhead: [] };
 const [GK, GN, GM] = [2048, 2048, 512];
 const [VK, VN] = [2048, 6144];
 const wG = randf(GN * GK), xG = randf(GM * GK);
@@ -89,6 +91,18 @@ for (const build of builds) {
       }
       const ms = median(ts);
       results.gemv.push({ build, threads, fmt, shape: `1x${VK}x${VN}`, copies, weight_MB: +(per / 1e6).toFixed(1), ms: +ms.toFixed(3), GBps: +(per / ms / 1e6).toFixed(1), others_cores: others, range_ms: [Math.min(...ts).toFixed(3), Math.max(...ts).toFixed(3)].map(Number) });
+    }
+    // attention (blocked path)
+    for (const c of [{ what: 'vision 3072x16x64 full', T: 3072, nH: 16, nKV: 16, D: 64, cu: [0, 3072] }, { what: 'prefill 512 16/8x128 causal', T: 512, nH: 16, nKV: 8, D: 128, cu: null }]) {
+      const q = randf(c.T * c.nH * c.D), kk = randf(c.T * c.nKV * c.D), v = randf(c.T * c.nKV * c.D);
+      const p = c.cu ? { T: c.T, nH: c.nH, nKV: c.nKV, D: c.D, cuSeqlens: c.cu } : { T: c.T, nH: c.nH, nKV: c.nKV, D: c.D };
+      k.attention(q, kk, v, p);
+      const others = await waitQuiet();
+      const ts = [];
+      for (let r = 0; r < 3; r++) { const t0 = performance.now(); k.attention(q, kk, v, p); ts.push(performance.now() - t0); }
+      const ms = median(ts);
+      const flops = 4 * c.T * c.T * c.D * c.nH * (c.cu ? 1 : 0.5);
+      results.attention.push({ build, threads, what: c.what, ms: +ms.toFixed(1), gflops: +(flops / ms / 1e6).toFixed(1), others_cores: others });
     }
     // dispatch overhead: tiny linear (1x64x64 f32), back to back
     {

@@ -52,6 +52,14 @@ function argmax(x: Float32Array): number {
 
 const IM_START = 151644, IM_END = 151645, NL = 198, USER = 872, ASSISTANT = 77091;
 
+/** With QWEN3VL_BENCH_MEM=1 the child prints its memory use after each phase to stderr. */
+function memTrace(what: string): void {
+  if (!process.env.QWEN3VL_BENCH_MEM) return;
+  const m = process.memoryUsage();
+  const mb = (x: number): string => (x / 2 ** 20).toFixed(0);
+  process.stderr.write(`mem ${what}: rss ${mb(m.rss)} MiB, max rss ${mb(process.resourceUsage().maxRSS * 1024)} MiB, JS heap ${mb(m.heapUsed)} MiB, array buffers ${mb(m.arrayBuffers)} MiB\n`);
+}
+
 export async function runChild(o: ChildOptions): Promise<FormatResult> {
   const ck = openCheckpoint(o.dir);
   const cfg = parseConfig(ck.config, `${o.dir}/config.json`);
@@ -61,6 +69,7 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
   const t0 = performance.now();
   const model = Qwen3VLModel.load(o.dir, backend, { matmulFormat: o.format });
   const loadS = (performance.now() - t0) / 1000;
+  memTrace("loaded");
   const V = cfg.vision;
   const rowWidth = V.inChannels * V.temporalPatchSize * V.patchSize * V.patchSize;
   const pixels = (grid: Grid): Float32Array => {
@@ -92,6 +101,7 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
       next = argmax(logits);
     }
     const decodeS = (performance.now() - t) / 1000;
+    memTrace("prefill + decode");
     // vision encodes
     const enc = (px: Float32Array | null, g: Grid): number | null => {
       if (!px) return null;
@@ -102,7 +112,9 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
       return ms;
     };
     const visionLarge = enc(pxLarge, large);
+    memTrace("vision large");
     const visionSmall = enc(pxSmall, small);
+    memTrace("vision small");
     // time to first token: the 448x448 image + a short question, prefill + first token
     let ttft: number | null = null;
     if (pxSmall) {
@@ -117,6 +129,7 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
       ttft = performance.now() - t2;
       backend.release(lt);
     }
+    memTrace("ttft");
     runs.push({
       decode_tok_s: o.decodeTokens / decodeS, prefill_tok_s: o.promptTokens / prefillS,
       vision_large_ms: visionLarge, vision_small_ms: visionSmall, ttft_ms: ttft,
