@@ -555,8 +555,19 @@ export class WasmBackend implements Backend {
   // ------------------------------------------------------------------------------------------
   // KV cache: per layer one region [K rows (cap x kvDim) | V rows (cap x kvDim)] in wasm memory.
 
+  /**
+   * The contract has no call that releases a KV cache, so a cache's regions go back to the free list
+   * when the cache object is garbage-collected (a finished session); later caches reuse them.
+   */
+  private readonly kvRegistry = new FinalizationRegistry<{ rowB: number; layers: KVLayer[] }>((held) => {
+    if (this.kernels.isDisposed) return;
+    for (const L of held.layers) if (L.cap > 0) this.kernels.free(L.arena, L.ptr, 2 * L.cap * held.rowB);
+  });
+
   createKVCache(layers: number, kvDim: number): KVCache {
-    return new WKV(layers, kvDim);
+    const c = new WKV(layers, kvDim);
+    this.kvRegistry.register(c, { rowB: kvDim * 4, layers: c.perLayer });
+    return c;
   }
 
   private ensureKV(c: WKV, layer: number, rows: number): KVLayer {

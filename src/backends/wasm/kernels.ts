@@ -115,6 +115,10 @@ export class WasmKernels {
   private readonly spinMicros: number;
   private readonly argBuf: number[] = [];
   private disposed = false;
+  /** True after dispose(). */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
   /**
    * Relaxed integer dot for q4: 1 = used (probed exact at start-up), 0 = not used (SIMD128 build, or the
    * engine's result was not exact; the q4 kernel then uses the SIMD128 int16 dot path).
@@ -335,6 +339,15 @@ export class WasmKernels {
   free(arena: number, ptr: number, bytes: number): void {
     bytes = align(bytes, 64);
     const a = this.arenas[arena]!;
+    // coalesce with free neighbours in the same arena (so a grown KV region can reuse two freed halves)
+    for (let i = 0; i < this.freeList.length;) {
+      const f = this.freeList[i]!;
+      if (f.arena === arena && (f.ptr + f.bytes === ptr || ptr + bytes === f.ptr)) {
+        ptr = Math.min(ptr, f.ptr);
+        bytes += f.bytes;
+        this.freeList.splice(i, 1);
+      } else i++;
+    }
     if (ptr + bytes === a.top) { a.top = ptr; return; }
     this.freeList.push({ arena, ptr, bytes });
   }
