@@ -6,6 +6,7 @@ import type {
   AttentionOptions, Backend, KVCache, MoEWeights, Tensor, Weight, WeightFormat, WeightOptions, WeightSource,
 } from "../../tensor/backend.js";
 import { lastDim, numel } from "../../tensor/backend.js";
+import { routeTopK } from "../../tensor/moe-routing.js";
 import { DTYPE_BYTES, toFloat32 } from "../../io/safetensors.js";
 import { QwenError } from "../../errors.js";
 
@@ -347,28 +348,13 @@ export class ReferenceBackend implements Backend {
     const Im = gu.shape[1]! / 2;
     check(gu.shape[0] === E && gu.shape[2] === D && dn.shape[0] === E && dn.shape[1] === D && dn.shape[2] === Im, "moe: expert shapes");
     const out = new Float32Array(S * D);
-    const probs = new Float64Array(E);
     const act = new Float64Array(Im);
     const scratchD = new Float32Array(D), scratchI = new Float32Array(Im);
-    const chosen: number[] = [];
+    const route = routeTopK(logits, S, E, w.topK, w.normTopK);
     for (let s = 0; s < S; s++) {
-      let mx = -Infinity;
-      for (let e = 0; e < E; e++) mx = Math.max(mx, logits[s * E + e]!);
-      let sum = 0;
-      for (let e = 0; e < E; e++) { probs[e] = Math.exp(logits[s * E + e]! - mx); sum += probs[e]!; }
-      for (let e = 0; e < E; e++) probs[e] = Math.fround(probs[e]! / sum);
-      // top-k, highest first, lowest index on ties (torch.topk order on CPU)
-      chosen.length = 0;
-      for (let k = 0; k < w.topK; k++) {
-        let best = -1;
-        for (let e = 0; e < E; e++) if (!chosen.includes(e) && (best < 0 || probs[e]! > probs[best]!)) best = e;
-        chosen.push(best);
-      }
-      let norm = 0;
-      for (const e of chosen) norm += probs[e]!;
       const xo = s * D;
-      for (const e of chosen) {
-        const weight = w.normTopK ? probs[e]! / norm : probs[e]!;
+      for (let j = 0; j < w.topK; j++) {
+        const e = route.experts[s * w.topK + j]!, weight = route.weights[s * w.topK + j]!;
         for (let i = 0; i < Im; i++) {
           const gr = weightRow(gu, e * 2 * Im + i, D, scratchD);
           let g = 0;

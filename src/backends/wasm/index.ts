@@ -13,6 +13,7 @@
 // - MoE: the router runs on the backend, top-k in TS on the small [S, E] logits, tokens grouped per
 //   chosen expert, and only the chosen experts' rows of the stacked weights are touched.
 import { QwenError } from "../../errors.js";
+import { routeTopK } from "../../tensor/moe-routing.js";
 import { DTYPE_BYTES, toFloat32 } from "../../io/safetensors.js";
 import type {
   AttentionOptions, Backend, KVCache, MoEWeights, Tensor, Weight, WeightFormat, WeightOptions, WeightSource,
@@ -480,34 +481,9 @@ export class WasmBackend implements Backend {
     const out = new Float32Array(S * D);
     if (S === 0) return this.make(x.shape, out);
     const logits = this.data(this.linear(x, w.router));
-    // softmax + top-k per token (highest first, lowest index on ties), like the reference
-    const chosen = new Int32Array(S * w.topK);
-    const weight = new Float64Array(S * w.topK);
-    const probs = new Float64Array(E);
+    const { experts: chosen, weights: weight } = routeTopK(logits, S, E, w.topK, w.normTopK);
     const perExpert: number[][] = Array.from({ length: E }, () => []);
-    for (let s = 0; s < S; s++) {
-      let mx = -Infinity;
-      for (let e = 0; e < E; e++) mx = Math.max(mx, logits[s * E + e]!);
-      let sum = 0;
-      for (let e = 0; e < E; e++) { probs[e] = Math.exp(logits[s * E + e]! - mx); sum += probs[e]!; }
-      for (let e = 0; e < E; e++) probs[e] = Math.fround(probs[e]! / sum);
-      let norm = 0;
-      for (let k = 0; k < w.topK; k++) {
-        let best = -1;
-        for (let e = 0; e < E; e++) {
-          let taken = false;
-          for (let j = 0; j < k; j++) if (chosen[s * w.topK + j] === e) { taken = true; break; }
-          if (!taken && (best < 0 || probs[e]! > probs[best]!)) best = e;
-        }
-        chosen[s * w.topK + k] = best;
-        norm += probs[best]!;
-        perExpert[best]!.push(s);
-      }
-      for (let k = 0; k < w.topK; k++) {
-        const p = probs[chosen[s * w.topK + k]!]!;
-        weight[s * w.topK + k] = w.normTopK ? p / norm : p;
-      }
-    }
+    for (let i = 0; i < chosen.length; i++) perExpert[chosen[i]!]!.push(Math.floor(i / w.topK));
     // Each chosen expert once, on the rows of the tokens that chose it; only its weight rows are read.
     const results: (Float32Array | null)[] = new Array(E).fill(null);
     const rowOf = new Int32Array(S * E).fill(-1);
