@@ -478,33 +478,39 @@ export function pack_a(x: usize, M: i32, K: i32, ap: usize, tid: i32, nth: i32):
   const ldaB = <usize>K << 2;
   for (let t = t0; t < t1; t++) {
     const m0 = t << 2;
-    const dst = ap + <usize>t * (<usize>K << 4);
-    if (m0 + 4 <= M) {
-      const x0 = x + <usize>m0 * ldaB, x1 = x0 + ldaB, x2 = x1 + ldaB, x3 = x2 + ldaB;
-      let k = 0;
-      for (; k + 4 <= K; k += 4) {
-        const o = <usize>k << 2;
-        const r0 = v128.load(x0 + o), r1 = v128.load(x1 + o), r2 = v128.load(x2 + o), r3 = v128.load(x3 + o);
-        const u0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-        const u2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-        const d = dst + (<usize>k << 4);
-        v128.store(d, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5));
-        v128.store(d, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 16);
-        v128.store(d, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 32);
-        v128.store(d, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 48);
-      }
-      for (; k < K; k++) {
-        const o = <usize>k << 2, d = dst + (<usize>k << 4);
-        store<f32>(d, load<f32>(x0 + o)); store<f32>(d, load<f32>(x1 + o), 4);
-        store<f32>(d, load<f32>(x2 + o), 8); store<f32>(d, load<f32>(x3 + o), 12);
-      }
-    } else {
-      for (let r = 0; r < 4; r++) {
-        const src = x + <usize>(m0 + r) * ldaB;
-        for (let k = 0; k < K; k++) {
-          store<f32>(dst + (<usize>k << 4) + (<usize>r << 2), m0 + r < M ? load<f32>(src + (<usize>k << 2)) : 0);
-        }
-      }
+    packTile4(x + <usize>m0 * ldaB, ldaB, M - m0, K, ap + <usize>t * (<usize>K << 4));
+  }
+}
+
+/**
+ * Packs rows [0, min(4, valid)) of a row-major f32 matrix (row stride ld bytes, n columns)
+ * into dst as [n][4] (rows beyond `valid` are zero): the A-side layout of the 4x8 micro-kernel.
+ */
+@inline function packTile4(x: usize, ld: usize, valid: i32, n: i32, dst: usize): void {
+  if (valid >= 4) {
+    const x0 = x, x1 = x0 + ld, x2 = x1 + ld, x3 = x2 + ld;
+    let k = 0;
+    for (; k + 4 <= n; k += 4) {
+      const o = <usize>k << 2;
+      const r0 = v128.load(x0 + o), r1 = v128.load(x1 + o), r2 = v128.load(x2 + o), r3 = v128.load(x3 + o);
+      const u0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+      const u2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+      const d = dst + (<usize>k << 4);
+      v128.store(d, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5));
+      v128.store(d, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 16);
+      v128.store(d, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 32);
+      v128.store(d, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 48);
+    }
+    for (; k < n; k++) {
+      const o = <usize>k << 2, d = dst + (<usize>k << 4);
+      store<f32>(d, load<f32>(x0 + o)); store<f32>(d, load<f32>(x1 + o), 4);
+      store<f32>(d, load<f32>(x2 + o), 8); store<f32>(d, load<f32>(x3 + o), 12);
+    }
+  } else {
+    for (let r = 0; r < 4; r++) {
+      const src = x + <usize>r * ld;
+      const ok = r < valid;
+      for (let k = 0; k < n; k++) store<f32>(dst + (<usize>k << 4) + (<usize>r << 2), ok ? load<f32>(src + (<usize>k << 2)) : 0);
     }
   }
 }
@@ -969,34 +975,7 @@ export function attention(q: usize, qsT: i32, k: usize, ksT: i32, ksH: i32, v: u
         }
         // pack P into 4-row tiles [limMax][4]
         for (let ti = 0; ti < ntile; ti++) {
-          const dst = pP + <usize>ti * (<usize>nkPad << 4);
-          const m0 = ti << 2;
-          if (m0 + 4 <= mb) {
-            const x0 = S + <usize>m0 * ldS, x1 = x0 + ldS, x2 = x1 + ldS, x3 = x2 + ldS;
-            let j = 0;
-            for (; j + 4 <= limMax; j += 4) {
-              const o = <usize>j << 2;
-              const r0 = v128.load(x0 + o), r1 = v128.load(x1 + o), r2 = v128.load(x2 + o), r3 = v128.load(x3 + o);
-              const u0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5), u1 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
-              const u2 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7), u3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
-              const d = dst + (<usize>j << 4);
-              v128.store(d, v128.shuffle<f32>(u0, u1, 0, 1, 4, 5));
-              v128.store(d, v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), 16);
-              v128.store(d, v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), 32);
-              v128.store(d, v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), 48);
-            }
-            for (; j < limMax; j++) {
-              const o = <usize>j << 2, d = dst + (<usize>j << 4);
-              store<f32>(d, load<f32>(x0 + o)); store<f32>(d, load<f32>(x1 + o), 4);
-              store<f32>(d, load<f32>(x2 + o), 8); store<f32>(d, load<f32>(x3 + o), 12);
-            }
-          } else {
-            for (let r = 0; r < 4; r++) {
-              const src = S + <usize>(m0 + r) * ldS;
-              const ok = m0 + r < mb;
-              for (let j = 0; j < limMax; j++) store<f32>(dst + (<usize>j << 4) + (<usize>r << 2), ok ? load<f32>(src + (<usize>j << 2)) : 0);
-            }
-          }
+          packTile4(S + <usize>(ti << 2) * ldS, ldS, mb - (ti << 2), limMax, pP + <usize>ti * (<usize>nkPad << 4));
         }
         // O = P V, rows scaled by 1/sum
         const o = out + ((<usize>t0 * <usize>osT + <usize>h * <usize>D) << 2);
