@@ -27,3 +27,19 @@ export function assertClose(name: string, ours: ArrayLike<number>, ref: ArrayLik
   assert.ok(err <= bound, `${name}: max abs diff ${err.toExponential(3)} > bound ${bound.toExponential(3)}`);
   return err;
 }
+
+/**
+ * Pixel values against the reference: prints the largest difference and the share of
+ * elements that differ at all, and asserts the largest difference is within `tol`.
+ */
+export function assertPixels(got: Float32Array, ref: Float32Array, label: string, tol: number): void {
+  assert.equal(got.length, ref.length, `${label}: length`);
+  let maxDiff = 0, differing = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const d = Math.abs(got[i]! - ref[i]!);
+    if (d > maxDiff) maxDiff = d;
+    if (d !== 0) differing++;
+  }
+  console.log(`# ${label}: max |diff| ${maxDiff}, differing ${differing}/${ref.length} (${((100 * differing) / ref.length).toFixed(4)}%)`);
+  assert.ok(maxDiff <= tol, `${label}: max diff ${maxDiff} > ${tol}`);
+}

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { assertPixels } from "../helpers/compare.js";
 import { fixture } from "../helpers/paths.js";
 import { SafetensorsFile } from "../../src/io/safetensors.js";
 import { Processor } from "../../src/processing/processor.js";
@@ -12,17 +13,7 @@ import { Processor } from "../../src/processing/processor.js";
 const TOL = 1 / 127.5 + 1e-6;
 const CASES = ["dense_text_only", "dense_one_image", "dense_two_images", "dense_one_video", "moe_one_image", "dense_image_and_video"];
 
-function comparePixels(got: Float32Array, ref: Float32Array, label: string): void {
-  assert.equal(got.length, ref.length, `${label}: length`);
-  let maxDiff = 0, differing = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i]! - ref[i]!);
-    if (d > maxDiff) maxDiff = d;
-    if (d !== 0) differing++;
-  }
-  console.log(`# ${label}: max |diff| ${maxDiff}, differing ${differing}/${ref.length} (${((100 * differing) / ref.length).toFixed(4)}%)`);
-  assert.ok(maxDiff <= TOL, `${label}: max diff ${maxDiff} > ${TOL}`);
-}
+const comparePixels = (got: Float32Array, ref: Float32Array, label: string): void => assertPixels(got, ref, label, TOL);
 
 let matched = 0;
 for (const name of CASES) {

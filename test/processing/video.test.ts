@@ -4,6 +4,7 @@ import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { assertPixels } from "../helpers/compare.js";
 import { fixture } from "../helpers/paths.js";
 import { SafetensorsFile } from "../../src/io/safetensors.js";
 import { sampleFrameIndices, linspace } from "../../src/processing/frame-sampling.js";
@@ -34,17 +35,7 @@ function framesFromTensor(name: string): RgbImage[] {
   return Array.from({ length: t }, (_, i) => ({ width: w, height: h, data: all.slice(i * h * w * 3, (i + 1) * h * w * 3) }));
 }
 
-function compare(got: Float32Array, ref: Float32Array, label: string): void {
-  assert.equal(got.length, ref.length, `${label} length`);
-  let maxDiff = 0, differing = 0;
-  for (let i = 0; i < ref.length; i++) {
-    const d = Math.abs(got[i]! - ref[i]!);
-    if (d > maxDiff) maxDiff = d;
-    if (d !== 0) differing++;
-  }
-  console.log(`# ${label}: max |diff| ${maxDiff}, differing ${differing}/${ref.length} (${((100 * differing) / ref.length).toFixed(4)}%)`);
-  assert.ok(maxDiff <= TOL, `${label}: max diff ${maxDiff}`);
-}
+const compare = (got: Float32Array, ref: Float32Array, label: string): void => assertPixels(got, ref, label, TOL);
 
 test("format1f is Python's f'{x:.1f}'", () => {
   const pairs: [number, string][] = [[0.25, "0.2"], [1.25, "1.2"], [2.25, "2.2"], [0.75, "0.8"], [3.25, "3.2"], [0.35, "0.3"], [0.45, "0.5"], [0.05, "0.1"], [0.15, "0.1"], [10.5, "10.5"], [0, "0.0"], [12.55, "12.6"], [4.35, "4.3"], [0.020833333333333332, "0.0"], [1e21, "1000000000000000000000.0"], [99.95, "100.0"], [-0.25, "-0.2"]];
