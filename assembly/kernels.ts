@@ -1020,3 +1020,34 @@ export function probe_rdot(a: usize, b: usize, out: usize): void {
     v128.store(out, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(a), v128.load(b))));
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Machine ceilings for the benchmark: what this runtime reaches with 128-bit wasm SIMD on this host.
+
+// FMA throughput: 10 independent accumulator chains (enough to cover the FMA latency on two pipes),
+// register-only. Each thread runs `iters` iterations (80 flops each: 10 x 4 lanes x mul+add) and
+// writes a value to out + tid*4 so the loop cannot be removed.
+export function fma_peak(iters: i32, out: usize, tid: i32, nth: i32): void {
+  let a0 = f32x4.splat(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0;
+  const b = f32x4.splat(0.9999), c = f32x4.splat(0.0001);
+  for (let i = 0; i < iters; i++) {
+    a0 = fma(a0, b, c); a1 = fma(a1, b, c); a2 = fma(a2, b, c); a3 = fma(a3, b, c); a4 = fma(a4, b, c);
+    a5 = fma(a5, b, c); a6 = fma(a6, b, c); a7 = fma(a7, b, c); a8 = fma(a8, b, c); a9 = fma(a9, b, c);
+  }
+  const s = f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(f32x4.add(a6, a7), f32x4.add(a8, a9))));
+  store<f32>(out + (<usize>tid << 2), hsum(s));
+}
+
+// Streaming read of [p, p + bytes) split between threads (64-byte chunks): integer adds of 16-byte
+// loads, one sequential stream per thread, as the GEMV kernels read weight rows.
+export function read_sum(p: usize, bytes: usize, out: usize, tid: i32, nth: i32): void {
+  const lines = <i32>(bytes >> 6);
+  const l0 = partStart(lines, tid, nth, 1), l1 = partEnd(lines, tid, nth, 1);
+  let s0 = i32x4.splat(0), s1 = s0, s2 = s0, s3 = s0;
+  for (let l = l0; l < l1; l++) {
+    const q = p + (<usize>l << 6);
+    s0 = i32x4.add(s0, v128.load(q)); s1 = i32x4.add(s1, v128.load(q, 16));
+    s2 = i32x4.add(s2, v128.load(q, 32)); s3 = i32x4.add(s3, v128.load(q, 48));
+  }
+  store<i32>(out + (<usize>tid << 2), hsumi(i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3))));
+}

@@ -131,6 +131,7 @@ export class Qwen3VL {
 
   /** Drops the kept KV cache (frees its memory). */
   resetCache(): void {
+    this.kept?.dispose();
     this.kept = null;
   }
 
@@ -221,6 +222,8 @@ export class Qwen3VL {
         this.lastReusedTokens = plan.keep;
       }
     }
+    // A kept cache that is not continued is freed now, before this request allocates its own.
+    if (kept && session !== kept) kept.dispose();
     session ??= model.newSession();
     const emit = function* (delta: string): Generator<ChatDelta> {
       if (!delta) return;
@@ -254,7 +257,12 @@ export class Qwen3VL {
       if (s.stopped) { finish = "stop_string"; break; }
     }
     if (finish === "length" && o.signal?.aborted) finish = "abort";
-    if (o.reuseCache !== false) this.kept = session;
+    if (o.reuseCache !== false) {
+      // (a request that ran concurrently may have stored its cache meanwhile: only one is kept)
+      const prev = this.kept as Session | null; // (set by another request while this one ran)
+      this.kept = session;
+      if (prev && prev !== session) prev.dispose();
+    } else session.dispose();
     if (finish !== "stop_string") {
       const s = stops.push(decoder.flush());
       const tail = s.text + (s.stopped ? "" : stops.flush());

@@ -101,6 +101,7 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
       next = argmax(logits);
     }
     const decodeS = (performance.now() - t) / 1000;
+    session.dispose();
     memTrace("prefill + decode");
     // vision encodes
     const enc = (px: Float32Array | null, g: Grid): number | null => {
@@ -128,6 +129,7 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
       argmax(backend.toArray(lt));
       ttft = performance.now() - t2;
       backend.release(lt);
+      s2.dispose();
     }
     memTrace("ttft");
     runs.push({

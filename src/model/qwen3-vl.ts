@@ -40,7 +40,19 @@ export class Session {
   /** Content keys of the images and videos whose features are in the cache, in prompt order. */
   readonly imageKeys: string[] = [];
   readonly videoKeys: string[] = [];
+  private disposed = false;
   constructor(readonly cache: KVCache, private readonly backend: Backend) {}
+
+  /** Frees the KV cache now (instead of whenever the garbage collector finds the session). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.backend.releaseKVCache?.(this.cache);
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
 
   /** Forgets everything after the first n tokens (n must not cut a visual block). */
   truncate(n: number): void {
@@ -124,6 +136,7 @@ export class Qwen3VLModel {
    */
   forward(session: Session, input: ModelInput, opts: ForwardOptions = {}): Tensor {
     const b = this.backend, cfg = this.config;
+    if (session.isDisposed) throw new QwenError("this session was disposed (its KV cache is freed); start a new one");
     const ids = Int32Array.from(input.inputIds as ArrayLike<number>);
     if (ids.length === 0) throw new QwenError("cannot run the model on an empty token sequence");
     const imageRows = this.placeholderRows(ids, cfg.imageTokenId);

@@ -139,6 +139,11 @@ export interface Backend {
   kvRead(cache: KVCache, layer: number, length: number): { k: Tensor; v: Tensor };
   /** Drops everything after `length` (rewinding a conversation). */
   kvTruncate(cache: KVCache, length: number): void;
+  /**
+   * Frees a cache's memory now (backends whose caches live outside the JS heap); the cache must not
+   * be used afterwards. Optional: without it a dropped cache is left to the garbage collector.
+   */
+  releaseKVCache?(cache: KVCache): void;
 }
 
 export function numel(shape: readonly number[]): number {

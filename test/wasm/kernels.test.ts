@@ -161,6 +161,25 @@ for (const cfg of configs) {
       }
     });
 
+    it('GEMM over row blocks (gemmRows 8, M not a multiple of it) equals one block, every format', async () => {
+      const kb = await WasmKernels.create({ threads: cfg.threads, build: cfg.build, gemmRows: 8 });
+      try {
+        const [M, K, N] = [29, 300, 70];
+        const x = randn(M * K), w = randn(N * K), b = randn(N);
+        for (const fmt of ['f32', 'bf16', 'q8', 'q4'] as const) {
+          const up = (kk: WasmKernels): Promise<WeightHandle> => fmt === 'f32' ? kk.uploadWeight('f32', [N, K], w)
+            : fmt === 'bf16' ? kk.uploadWeight('bf16', [N, K], toBf16(w)) : kk.uploadWeight('f32', [N, K], w, { quant: fmt });
+          const [h1, h2] = [await up(k), await up(kb)];
+          const whole = k.linear(x, M, K, h1, b), blocked = kb.linear(x, M, K, h2, b);
+          // same kernel, same per-row arithmetic: identical values
+          assert.deepEqual(blocked, whole, `${fmt} ${M}x${K}x${N}`);
+        }
+        await assert.rejects(WasmKernels.create({ threads: 1, build: cfg.build, gemmRows: 6 }), /gemmRows must be a positive multiple of 4/);
+      } finally {
+        kb.dispose();
+      }
+    });
+
     if (cfg.build === 'relaxed') {
       it('q4 GEMV with the relaxed integer dot forced on matches the int16 path', async () => {
         const kr = await WasmKernels.create({ threads: cfg.threads, build: 'relaxed', q4Path: 'rdot' });

@@ -52,8 +52,74 @@ export function storedFormat(name: string, requested: WeightFormat, sourceDtype:
   return requested;
 }
 
+/** An activation buffer from the backend's pool, shared by a tensor and its views (reshape, sliceRows). */
+class PoolBuf {
+  refs = 0;
+  constructor(readonly arr: Float32Array) {}
+}
+
 class WTensor implements Tensor {
-  constructor(readonly shape: readonly number[], readonly data: Float32Array) {}
+  released = false;
+  constructor(readonly shape: readonly number[], readonly data: Float32Array, readonly buf: PoolBuf | null) {
+    if (buf) buf.refs++;
+  }
+}
+
+/**
+ * Released activation buffers kept for reuse, by length (a model asks for the same few sizes again and
+ * again: every layer's q, k, v, MLP rows...). Without it every op allocates a fresh Float32Array and the
+ * dead ones pile up until V8 collects them: hundreds of MiB of resident garbage during a vision encode.
+ */
+class ActivationPool {
+  /** Free buffers by length, with the take-counter value of the last take or give of that length. */
+  private readonly free = new Map<number, { arrs: Float32Array[]; used: number }>();
+  private bytes = 0;
+  private ticks = 0;
+  /**
+   * @param maxBytes most bytes held free at once
+   * @param maxAge a length not asked for in this many takes is dropped (a vision encode's sizes once
+   *   decoding has started), so the pool does not pin memory of a phase that is over
+   */
+  constructor(private readonly maxBytes: number, private readonly maxAge: number, private readonly onDrop: (a: Float32Array) => void) {}
+
+  take(n: number): PoolBuf {
+    this.ticks++;
+    const e = this.free.get(n);
+    const a = e?.arrs.pop();
+    if (e) e.used = this.ticks;
+    if (a) {
+      this.bytes -= a.byteLength;
+      return new PoolBuf(a);
+    }
+    if ((this.ticks & 255) === 0) this.evictOld();
+    return new PoolBuf(new Float32Array(n));
+  }
+
+  give(a: Float32Array): void {
+    this.onDrop(a);
+    if (a.byteLength === 0 || this.bytes + a.byteLength > this.maxBytes) return; // left to the GC
+    let e = this.free.get(a.length);
+    if (!e) this.free.set(a.length, (e = { arrs: [], used: this.ticks }));
+    e.arrs.push(a);
+    this.bytes += a.byteLength;
+  }
+
+  private evictOld(): void {
+    for (const [n, e] of this.free) {
+      if (this.ticks - e.used <= this.maxAge) continue;
+      for (const a of e.arrs) this.bytes -= a.byteLength;
+      this.free.delete(n);
+    }
+  }
+
+  clear(): void {
+    this.free.clear();
+    this.bytes = 0;
+  }
+
+  get pooledBytes(): number {
+    return this.bytes;
+  }
 }
 
 class KVLayer {
@@ -94,6 +160,10 @@ function check(cond: boolean, msg: string): asserts cond {
 
 const align = (n: number, a: number): number => Math.ceil(n / a) * a;
 
+/** Activation pool bounds: at most this many free bytes, and sizes unused for this many ops are dropped. */
+const POOL_MAX_BYTES = 256 << 20;
+const POOL_MAX_AGE = 4096;
+
 /** Source bytes converted / quantised per chunk by `loadWeight`. */
 const LOAD_CHUNK_BYTES = 8 << 20;
 
@@ -122,6 +192,8 @@ export class WasmBackend implements Backend {
   private readonly ref = new ReferenceBackend();
   /** Half-width rope tables per cos/sin tensor (null: the halves differ, rope runs in TS). */
   private readonly ropeHalf = new WeakMap<Float32Array, Float32Array | null>();
+  /** Released activation buffers for reuse (a reused array must not hit a stale half-table entry). */
+  private readonly pool = new ActivationPool(POOL_MAX_BYTES, POOL_MAX_AGE, (a) => this.ropeHalf.delete(a));
   private weightBytesLoaded = 0;
 
   private constructor(readonly kernels: WasmKernels, readonly reservedBytes: number, readonly quantPolicy: "mixed" | "all") {}
@@ -158,6 +230,10 @@ export class WasmBackend implements Backend {
   }
   get build(): WasmBuild {
     return this.kernels.build;
+  }
+  /** Bytes of released activation buffers held for reuse. */
+  get pooledBytes(): number {
+    return this.pool.pooledBytes;
   }
   /** Bytes of weights held in wasm memory. */
   get weightBytes(): number {
@@ -259,8 +335,30 @@ export class WasmBackend implements Backend {
     throw new Error("wasm backend: tensor was not made by this backend");
   }
 
+  /** A tensor over memory the backend does not pool (caller's arrays, views of other tensors' data). */
   private make(shape: readonly number[], data: Float32Array): WTensor {
-    return new WTensor(shape, data);
+    return new WTensor(shape, data, null);
+  }
+
+  /** A pooled buffer of n values for an op's result (contents undefined: the op writes all of it). */
+  private take(n: number): PoolBuf {
+    return this.pool.take(n);
+  }
+
+  private own(shape: readonly number[], b: PoolBuf): WTensor {
+    return new WTensor(shape, b.arr, b);
+  }
+
+  /** A view sharing t's storage (and keeping t's pooled buffer alive until both are released). */
+  private view(t: Tensor, shape: readonly number[], data: Float32Array): WTensor {
+    return new WTensor(shape, data, t instanceof WTensor ? t.buf : null);
+  }
+
+  /** Runs `f` into a pooled buffer of n values and wraps it as a tensor. */
+  private into(shape: readonly number[], n: number, f: (out: Float32Array) => void): WTensor {
+    const b = this.take(n);
+    f(b.arr);
+    return this.own(shape, b);
   }
 
   fromArray(data: Float32Array, shape: readonly number[]): Tensor {
@@ -273,28 +371,33 @@ export class WasmBackend implements Backend {
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const d = this.data(t);
     check(numel(shape) === d.length, `reshape ${JSON.stringify(t.shape)} -> ${JSON.stringify(shape)}`);
-    return this.make([...shape], d);
+    return this.view(t, [...shape], d);
   }
   sliceRows(t: Tensor, start: number, end: number): Tensor {
     const d = this.data(t);
     const c = lastDim(t.shape);
     const rows = c === 0 ? 0 : d.length / c;
     check(start >= 0 && end <= rows && start <= end, `sliceRows [${start}, ${end}) of ${rows}`);
-    return this.make([end - start, c], d.subarray(start * c, end * c));
+    return this.view(t, [end - start, c], d.subarray(start * c, end * c));
   }
   embed(table: Weight, ids: Int32Array): Tensor {
     const w = W(table);
     const [V, D] = [w.h.N, w.h.K];
     for (const id of ids) if (id < 0 || id >= V) throw new QwenError(`token id ${id} is outside the embedding table (0..${V - 1})`);
-    const out = new Float32Array(ids.length * D);
-    this.kernels.readRows(w.h, ids, out);
-    return this.make([ids.length, D], out);
+    return this.into([ids.length, D], ids.length * D, (out) => this.kernels.readRows(w.h, ids, out));
   }
-  release(..._ts: Tensor[]): void {
-    // Activations are JS arrays (the GC frees them); KV views own nothing.
+  /** Returns released tensors' buffers to the pool once no view of them is alive (KV views own nothing). */
+  release(...ts: Tensor[]): void {
+    for (const t of ts) {
+      if (!(t instanceof WTensor) || t.released) continue;
+      t.released = true;
+      const b = t.buf;
+      if (b && --b.refs === 0) this.pool.give(b.arr);
+    }
   }
   async sync(): Promise<void> {}
   dispose(): void {
+    this.pool.clear();
     this.kernels.dispose();
   }
 
@@ -314,7 +417,7 @@ export class WasmBackend implements Backend {
       const bh = W(bias).h;
       b = bh.arena === Wt.h.arena && bh.format === "f32" ? bh : this.vec(bias);
     }
-    return this.make(outShape, this.kernels.linear(X, M, K, Wt.h, b));
+    return this.into(outShape, M * N, (out) => this.kernels.linear(X, M, K, Wt.h, b, out));
   }
 
   /** linear on rows [start, end) of a (stacked) weight, without copying the weight. */
@@ -328,7 +431,7 @@ export class WasmBackend implements Backend {
     const g = wd.length;
     check(X.length % g === 0, `rmsNorm: ${X.length} values not divisible by ${g}`);
     if (X.length === 0) return this.make(x.shape, new Float32Array(0));
-    return this.make(x.shape, this.kernels.rmsnorm(X, X.length / g, g, wd, eps));
+    return this.into(x.shape, X.length, (out) => this.kernels.rmsnorm(X, X.length / g, g, wd, eps, out));
   }
 
   layerNorm(x: Tensor, w: Weight, b: Weight, eps: number): Tensor {
@@ -336,15 +439,15 @@ export class WasmBackend implements Backend {
     const g = wd.length;
     check(lastDim(x.shape) === g, `layerNorm: last dim ${lastDim(x.shape)} vs weight ${g}`);
     if (X.length === 0) return this.make(x.shape, new Float32Array(0));
-    return this.make(x.shape, this.kernels.layernorm(X, X.length / g, g, wd, bd, eps));
+    return this.into(x.shape, X.length, (out) => this.kernels.layernorm(X, X.length / g, g, wd, bd, eps, out));
   }
 
   add(a: Tensor, b: Tensor): Tensor {
     const A = this.data(a), B = this.data(b);
     check(A.length === B.length, `add: ${A.length} vs ${B.length}`);
-    const out = new Float32Array(A.length);
-    for (let i = 0; i < out.length; i++) out[i] = A[i]! + B[i]!;
-    return this.make(a.shape, out);
+    return this.into(a.shape, A.length, (out) => {
+      for (let i = 0; i < out.length; i++) out[i] = A[i]! + B[i]!;
+    });
   }
   addInPlace(a: Tensor, b: Tensor): void {
     const A = this.data(a), B = this.data(b);
@@ -354,16 +457,16 @@ export class WasmBackend implements Backend {
   }
   geluTanh(x: Tensor): Tensor {
     const X = this.data(x);
-    return this.make(x.shape, X.length ? this.kernels.geluTanh(X) : new Float32Array(0));
+    return this.into(x.shape, X.length, (out) => { if (X.length) this.kernels.geluTanh(X, out); });
   }
   geluErf(x: Tensor): Tensor {
     const X = this.data(x);
-    return this.make(x.shape, X.length ? this.kernels.geluErf(X) : new Float32Array(0));
+    return this.into(x.shape, X.length, (out) => { if (X.length) this.kernels.geluErf(X, out); });
   }
   siluMul(gate: Tensor, up: Tensor): Tensor {
     const G = this.data(gate), U = this.data(up);
     check(G.length === U.length, `siluMul: ${G.length} vs ${U.length}`);
-    return this.make(gate.shape, G.length ? this.kernels.siluMul(G, U) : new Float32Array(0));
+    return this.into(gate.shape, G.length, (out) => { if (G.length) this.kernels.siluMul(G, U, out); });
   }
 
   rope(x: Tensor, cos: Tensor, sin: Tensor): Tensor {
@@ -377,7 +480,7 @@ export class WasmBackend implements Backend {
       const r = this.ref.rope(this.ref.fromArray(X, x.shape), this.ref.fromArray(C, cos.shape), this.ref.fromArray(S, sin.shape));
       return this.make(x.shape, this.ref.toArray(r));
     }
-    return this.make(x.shape, this.kernels.ropeNeox(X, rows, cols / d, d, ch, sh));
+    return this.into(x.shape, X.length, (out) => this.kernels.ropeNeox(X, rows, cols / d, d, ch, sh, d, out));
   }
 
   /** [rows, d/2] when every row's two halves are equal (the usual cat(freqs, freqs) tables). */
@@ -413,19 +516,20 @@ export class WasmBackend implements Backend {
       && o.causal && !o.segments && Tn === qOff + S && k.cache.kvDim === nKVHeads * d) {
       const L = k.cache.perLayer[k.layer]!;
       const kp = L.ptr, vp = L.ptr + L.cap * k.cache.kvDim * 4;
-      return this.make(outShape, this.kernels.attentionResident(Q, L.arena, kp, vp, k.cache.kvDim, S, nHeads, nKVHeads, d, qOff, o.scale));
+      return this.into(outShape, S * nHeads * d, (out) => this.kernels.attentionResident(Q, L.arena, kp, vp, k.cache.kvDim, S, nHeads, nKVHeads, d, qOff, o.scale, out));
     }
     const K = this.data(k), V = this.data(v);
     check(K.length === Tn * nKVHeads * d && V.length === K.length, "attention: k/v shapes");
     const p = { T: S, nH: nHeads, nKV: nKVHeads, D: d, ...(o.scale !== undefined ? { scale: o.scale } : {}) };
     if (o.segments && !o.causal && Tn === S && o.segments[0] === 0 && o.segments[o.segments.length - 1] === S) {
-      return this.make(outShape, this.kernels.attention(Q, K, V, { ...p, cuSeqlens: Int32Array.from(o.segments) }));
+      const cu = Int32Array.from(o.segments);
+      return this.into(outShape, S * nHeads * d, (out) => this.kernels.attention(Q, K, V, { ...p, cuSeqlens: cu }, out));
     }
     if (!o.segments && !o.causal && Tn === S) {
-      return this.make(outShape, this.kernels.attention(Q, K, V, { ...p, cuSeqlens: [0, S] }));
+      return this.into(outShape, S * nHeads * d, (out) => this.kernels.attention(Q, K, V, { ...p, cuSeqlens: [0, S] }, out));
     }
     if (!o.segments && o.causal && Tn === qOff + S) {
-      return this.make(outShape, this.kernels.attention(Q, K, V, { ...p, past: qOff }));
+      return this.into(outShape, S * nHeads * d, (out) => this.kernels.attention(Q, K, V, { ...p, past: qOff }, out));
     }
     // Anything else (not used by the model): the reference.
     const r = this.ref.attention(this.ref.fromArray(Q, q.shape), this.ref.fromArray(K, k.shape), this.ref.fromArray(V, v.shape), o);
@@ -436,7 +540,7 @@ export class WasmBackend implements Backend {
     const w = W(table);
     const cols = w.h.K;
     const n = idx.length / perRow;
-    const out = new Float32Array(n * cols);
+    const ob = this.take(n * cols), out = ob.arr.fill(0);
     const direct = w.h.format === "f32" ? new Float32Array(this.kernels.buffer(w.h.arena), w.h.ptr, w.h.N * cols) : null;
     const scratch = new Float32Array(cols);
     const one = new Int32Array(1);
@@ -451,7 +555,7 @@ export class WasmBackend implements Backend {
         for (let c = 0; c < cols; c++) out[o + c] = out[o + c]! + Math.fround(row[ro + c]! * wt);
       }
     }
-    return this.make([n, cols], out);
+    return this.own([n, cols], ob);
   }
 
   scatterRows(dst: Tensor, rows: Int32Array, src: Tensor): void {
@@ -478,10 +582,11 @@ export class WasmBackend implements Backend {
     const gu = W(w.gateUp), dn = W(w.down);
     const Im = gu.shape[1]! / 2;
     check(gu.shape[0] === E && gu.shape[2] === D && dn.shape[0] === E && dn.shape[1] === D && dn.shape[2] === Im, "moe: expert shapes");
-    const out = new Float32Array(S * D);
-    if (S === 0) return this.make(x.shape, out);
-    const logits = this.data(this.linear(x, w.router));
-    const { experts: chosen, weights: weight } = routeTopK(logits, S, E, w.topK, w.normTopK);
+    if (S === 0) return this.make(x.shape, new Float32Array(0));
+    const lt = this.linear(x, w.router);
+    const { experts: chosen, weights: weight } = routeTopK(this.data(lt), S, E, w.topK, w.normTopK);
+    this.release(lt);
+    const ob = this.take(S * D), out = ob.arr.fill(0);
     const perExpert: number[][] = Array.from({ length: E }, () => []);
     for (let i = 0; i < chosen.length; i++) perExpert[chosen[i]!]!.push(Math.floor(i / w.topK));
     // Each chosen expert once, on the rows of the tokens that chose it; only its weight rows are read.
@@ -512,7 +617,7 @@ export class WasmBackend implements Backend {
         for (let c = 0; c < D; c++) out[xo + c] = out[xo + c]! + y[r * D + c]! * wt;
       }
     }
-    return this.make(x.shape, out);
+    return this.own(x.shape, ob);
   }
 
   argmaxRows(x: Tensor): Int32Array {
@@ -532,24 +637,41 @@ export class WasmBackend implements Backend {
   // KV cache: per layer one region [K rows (cap x kvDim) | V rows (cap x kvDim)] in wasm memory.
 
   /**
-   * The contract has no call that releases a KV cache, so a cache's regions go back to the free list
-   * when the cache object is garbage-collected (a finished session); later caches reuse them.
+   * A cache's regions go back to the free list on `releaseKVCache` (Session.dispose), or, for a cache
+   * nobody released, when the cache object is garbage-collected; later caches reuse them.
    */
   private readonly kvRegistry = new FinalizationRegistry<{ rowB: number; layers: KVLayer[] }>((held) => {
     if (this.kernels.isDisposed) return;
-    for (const L of held.layers) if (L.cap > 0) this.kernels.free(L.arena, L.ptr, 2 * L.cap * held.rowB);
+    this.freeKVLayers(held.layers, held.rowB);
   });
+
+  private freeKVLayers(layers: KVLayer[], rowB: number): void {
+    for (const L of layers) {
+      if (L.cap > 0) this.kernels.free(L.arena, L.ptr, 2 * L.cap * rowB);
+      L.cap = 0; L.ptr = 0; L.filled = 0;
+    }
+  }
 
   createKVCache(layers: number, kvDim: number): KVCache {
     const c = new WKV(layers, kvDim);
-    this.kvRegistry.register(c, { rowB: kvDim * 4, layers: c.perLayer });
+    this.kvRegistry.register(c, { rowB: kvDim * 4, layers: c.perLayer }, c);
     return c;
+  }
+
+  releaseKVCache(cache: KVCache): void {
+    const c = cache as WKV;
+    check(c instanceof WKV, "releaseKVCache: not a cache of this backend");
+    this.kvRegistry.unregister(c);
+    if (!this.kernels.isDisposed) this.freeKVLayers(c.perLayer, c.kvDim * 4);
   }
 
   private ensureKV(c: WKV, layer: number, rows: number): KVLayer {
     const L = c.perLayer[layer]!;
     if (rows <= L.cap) return L;
-    const cap = Math.max(rows, 2 * L.cap, 256);
+    // Room for a quarter more (at least 128 rows) than asked: a prompt's prefill leaves space for the
+    // answer, so decoding rarely moves the cache (a move leaves the old region free but committed).
+    // Growth stays geometric (x1.5) for long generations.
+    const cap = align(Math.max(rows + Math.max(128, rows >> 2), Math.ceil(1.5 * L.cap), 256), 64);
     const rowB = c.kvDim * 4;
     const { arena, ptr } = this.allocOrThrow(2 * cap * rowB, `the KV cache (${cap} rows of layer ${layer})`);
     if (L.cap > 0 && L.filled > 0) {

@@ -27,6 +27,8 @@ export interface WasmKernelsOptions {
   q4Path?: 'auto' | 'rdot' | 'int16';
   /** Directory with kernels-simd.wasm / kernels-relaxed.wasm (default: dist/wasm next to the compiled sources). */
   wasmDir?: string | URL;
+  /** Rows per GEMM block in `linear` (default 512; a multiple of 4). Bounds the arena scratch of large-M calls. */
+  gemmRows?: number;
 }
 
 /** A weight matrix [N, K] (or a vector, N = 1) resident in one arena. */
@@ -72,6 +74,7 @@ const PAGE = 65536;
 const MAX_MEMORY = 4 * 1024 * 1024 * 1024;
 const HEAP_START = 1 << 20; // first byte handed out in every arena
 const GEMV_MAX_M = 4;
+const GEMM_ROWS = 512; // rows per GEMM block (bounds the arena scratch of large-M linears)
 // per-thread gemm scratch, >= assembly gemm_scratch_bytes() = GNC*GKC*4 + GMR*8*4 + 64
 const GEMM_SCRATCH_PER_THREAD = 128 * 256 * 4 + 4 * 8 * 4 + 64;
 const PAR_MIN_ELEMS = 16384; // elementwise kernels smaller than this run on the main thread only
@@ -108,6 +111,7 @@ export class WasmKernels {
   readonly build: WasmBuild;
   private readonly module: WebAssembly.Module;
   private readonly arenas: Arena[] = [];
+  private gemmRows = GEMM_ROWS;
   private readonly arenaBytes: number;
   private readonly workers: Worker[] = [];
   private readonly ctl: Int32Array;
@@ -175,6 +179,10 @@ export class WasmKernels {
     const module = await WebAssembly.compile(readFileSync(wasmPath(build, opts.wasmDir)));
     const arenaBytes = Math.min(opts.arenaBytes ?? 3.5 * 1024 ** 3, MAX_MEMORY - (256 << 20));
     const k = new WasmKernels(module, build, threads, opts.spinMicros ?? 2000, arenaBytes);
+    if (opts.gemmRows !== undefined) {
+      if (!Number.isInteger(opts.gemmRows) || opts.gemmRows < 4 || opts.gemmRows % 4) throw new Error(`WasmKernels: gemmRows must be a positive multiple of 4 (got ${opts.gemmRows})`);
+      k.gemmRows = opts.gemmRows;
+    }
     const a0 = k.newArena(HEAP_START + (16 << 20));
     // use the relaxed integer dot only when it is exact (a doubled result means the buggy baseline tier ran)
     // and only when it is faster than the int16 path here (without VNNI it was not: 2.07 vs 1.60 ms)
@@ -505,6 +513,42 @@ export class WasmKernels {
     this.dispatchRaw(a.id, fnId, n, () => f(...args));
   }
 
+  /**
+   * What this runtime reaches on this host right now, for the benchmark's roofline: f32x4 FMA
+   * throughput (register-only loop on every thread) and streaming read bandwidth over the bytes already
+   * resident in the arenas (the weights: nothing new is committed), each the median of `repeats`.
+   */
+  ceilings(repeats = 5): { fmaGflops: number; readGBps: number; readBytes: number } {
+    const a0 = this.arenas[0]!;
+    const out = this.scratch(a0, 64 * 4);
+    const med = (v: number[]): number => [...v].sort((x, y) => x - y)[v.length >> 1]!;
+    const iters = 2_000_000;
+    this.run(a0, 'fma_peak', [1000, out]);
+    const fl: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const t = performance.now();
+      this.run(a0, 'fma_peak', [iters, out]);
+      fl.push((iters * 80 * this.threads) / ((performance.now() - t) * 1e6));
+    }
+    let readBytes = 0;
+    const bw: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      let bytes = 0;
+      const t = performance.now();
+      for (const a of this.arenas) {
+        const n = Math.floor((a.top - HEAP_START) / 64) * 64;
+        if (n <= 0) continue;
+        const o = this.scratch(a, 64 * 4);
+        this.run(a, 'read_sum', [HEAP_START, n, o]);
+        bytes += n;
+      }
+      const ms = performance.now() - t;
+      readBytes = bytes;
+      if (bytes > 0) bw.push(bytes / (ms * 1e6));
+    }
+    return { fmaGflops: med(fl), readGBps: bw.length ? med(bw) : 0, readBytes };
+  }
+
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
@@ -597,12 +641,11 @@ export class WasmKernels {
     if (x.length < M * K) throw new Error('linear: x too short');
     const a = this.arenas[w.arena]!;
     const N = w.N;
+    if (M > GEMV_MAX_M) return this.gemmChunked(x, M, K, w, bias, out);
     const xB = M * K * 4, yB = align(M * N * 4, 64);
     let extra = 0;
     const Kp = align(K, 32);
-    const small = M <= GEMV_MAX_M;
-    if (!small) extra = this.threads * GEMM_SCRATCH_PER_THREAD + align(Math.ceil(M / 4) * 16 * K, 64);
-    else if (w.format === 'bf16') extra = xB;
+    if (w.format === 'bf16') extra = xB;
     else if (w.format === 'q8' || w.format === 'q4') extra = M * Kp * 3 + 2 * M * (Kp / 32) * 4 + 256;
     let biasB = 0;
     let biasPtr = 0;
@@ -620,11 +663,7 @@ export class WasmKernels {
     }
     this.put(a, xp, x.subarray(0, M * K));
     const ex = a.exports;
-    if (!small) {
-      const apk = ep + this.threads * GEMM_SCRATCH_PER_THREAD;
-      this.run(a, 'pack_a', [xp, M, K, apk], M >= 16);
-      this.run(a, 'gemm', [WEIGHT_TYPE[w.format], apk, M, K, w.ptr, w.scalesPtr, N, biasPtr, yp, ep, GEMM_SCRATCH_PER_THREAD]);
-    } else if (w.format === 'f32') {
+    if (w.format === 'f32') {
       this.run(a, 'gemv_f32', [xp, M, K, w.ptr, N, biasPtr, yp]);
     } else if (w.format === 'bf16') {
       for (let m = 0; m < M; m++) ex.bf16_perm_x!(xp + m * K * 4, ep + m * K * 4, K);
@@ -638,6 +677,40 @@ export class WasmKernels {
     }
     const res = out ?? new Float32Array(M * N);
     res.set(this.f32(a, yp, M * N));
+    return res;
+  }
+
+  /**
+   * GEMM path of `linear`, over blocks of at most GEMM_ROWS rows: the arena scratch (x, packed x, y)
+   * stays a few MiB whatever M is (a 1024x768 vision encode would otherwise commit ~150 MiB of
+   * scratch above the weights of every arena it touches, resident for the rest of the process), at
+   * the price of unpacking the weight panels once per block (<2 % at 512 rows).
+   */
+  private gemmChunked(x: Float32Array, M: number, K: number, w: WeightHandle, bias: Float32Array | WeightHandle | null, out?: Float32Array): Float32Array {
+    const a = this.arenas[w.arena]!;
+    const N = w.N;
+    const mb = Math.min(M, this.gemmRows);
+    const xB = align(mb * K * 4, 64), yB = align(mb * N * 4, 64);
+    const apB = align(Math.ceil(mb / 4) * 16 * K, 64);
+    let biasPtr = 0, biasB = 0;
+    if (bias && !(bias instanceof Float32Array)) {
+      if (bias.arena !== w.arena || bias.format !== 'f32') throw new Error('linear: bias handle must be f32 in the weight arena');
+      biasPtr = bias.ptr;
+    } else if (bias) biasB = align(N * 4, 64);
+    const s = this.scratch(a, xB + yB + biasB + this.threads * GEMM_SCRATCH_PER_THREAD + apB);
+    const xp = s, yp = s + xB, bp = yp + yB, ws = bp + biasB, apk = ws + this.threads * GEMM_SCRATCH_PER_THREAD;
+    if (bias instanceof Float32Array) {
+      biasPtr = bp;
+      this.put(a, bp, bias.subarray(0, N));
+    }
+    const res = out ?? new Float32Array(M * N);
+    for (let m0 = 0; m0 < M; m0 += mb) {
+      const m = Math.min(mb, M - m0);
+      this.put(a, xp, x.subarray(m0 * K, (m0 + m) * K));
+      this.run(a, 'pack_a', [xp, m, K, apk], m >= 16);
+      this.run(a, 'gemm', [WEIGHT_TYPE[w.format], apk, m, K, w.ptr, w.scalesPtr, N, biasPtr, yp, ws, GEMM_SCRATCH_PER_THREAD]);
+      res.set(this.f32(a, yp, m * N), m0 * N);
+    }
     return res;
   }
 

@@ -4,6 +4,7 @@
 export const KERNEL_NAMES = [
   'gemv_f32', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm',
   'rmsnorm', 'layernorm', 'rope_neox', 'silu_mul', 'gelu_tanh', 'gelu_erf', 'softmax', 'add', 'attention', 'pack_a',
+  'fma_peak', 'read_sum',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
