@@ -98,14 +98,19 @@ const fmt = (x: number | null, d = 1): string => (x === null || x === undefined 
 export function formatRow(r: FormatResult): string {
   return `decode ${fmt(r.decode_tok_s, 2)} tok/s, prefill ${fmt(r.prefill_tok_s, 1)} tok/s, vision 1024x768 ${fmt(r.vision_ms["1024x768"], 0)} ms, ` +
     `448x448 ${fmt(r.vision_ms["448x448"], 0)} ms, TTFT ${fmt(r.ttft_ms, 0)} ms, peak RSS ${(r.peak_rss_bytes / 2 ** 30).toFixed(2)} GiB, ` +
-    `weights ${(r.weight_bytes / 2 ** 30).toFixed(2)} GiB (RSS/weights ${(r.peak_rss_bytes / r.weight_bytes).toFixed(2)}), load ${r.load_s.toFixed(1)} s`;
+    `weights ${(r.weight_bytes / 2 ** 30).toFixed(2)} GiB (RSS/weights ${(r.peak_rss_bytes / r.weight_bytes).toFixed(2)}), load ${r.load_s.toFixed(1)} s\n` +
+    `  host ceilings: FMA ${fmt(r.ceilings?.fma_gflops, 1)} GFLOPS, read ${fmt(r.ceilings?.read_gb_s, 1)} GB/s; decode reads ` +
+    `${fmt(r.decode_read_gb_s, 1)} GB/s (${fmt(100 * r.decode_vs_read, 0)} % of read), prefill ${fmt(r.prefill_gflops, 1)} GFLOPS ` +
+    `(${fmt(100 * r.prefill_vs_fma, 0)} % of FMA)`;
 }
 
 export function formatTable(rep: BenchReport): string {
-  const head = ["format", "decode tok/s", "prefill tok/s", "vision 1024x768 ms", "vision 448x448 ms", "TTFT ms", "peak RSS GiB", "weights GiB", "RSS/weights"];
+  const head = ["format", "decode tok/s", "prefill tok/s", "vision 1024x768 ms", "vision 448x448 ms", "TTFT ms", "peak RSS GiB", "weights GiB", "RSS/weights",
+    "read GB/s", "decode % read", "FMA GFLOPS", "prefill % FMA"];
   const rows = rep.results.map((r) => [
     r.format, fmt(r.decode_tok_s, 2), fmt(r.prefill_tok_s, 1), fmt(r.vision_ms["1024x768"], 0), fmt(r.vision_ms["448x448"], 0), fmt(r.ttft_ms, 0),
     (r.peak_rss_bytes / 2 ** 30).toFixed(2), (r.weight_bytes / 2 ** 30).toFixed(2), (r.peak_rss_bytes / r.weight_bytes).toFixed(2),
+    fmt(r.ceilings?.read_gb_s, 1), fmt(100 * r.decode_vs_read, 0), fmt(r.ceilings?.fma_gflops, 1), fmt(100 * r.prefill_vs_fma, 0),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => x.padStart(w[i]!)).join("  ");

@@ -1,6 +1,7 @@
 // One benchmark run for one weight format, in its own process (so peak RSS belongs to that format
 // alone). Invoked by src/bench/bench.ts as `node child.js '<json options>'`; prints one JSON line.
-import { WasmBackend } from "../backends/wasm/index.js";
+import { WasmBackend, formatBytes, storedFormat } from "../backends/wasm/index.js";
+import type { Qwen3VLConfig } from "../model/config.js";
 import { openCheckpoint } from "../io/checkpoint.js";
 import { parseConfig } from "../model/config.js";
 import { Qwen3VLModel } from "../model/qwen3-vl.js";
@@ -28,8 +29,45 @@ export interface FormatResult {
   peak_rss_bytes: number;
   weight_bytes: number;
   load_s: number;
+  /**
+   * What the host gave this process (medians of 5, measured before every repeat, median over repeats):
+   * f32x4 FMA throughput on all threads and streaming read bandwidth over the resident weights.
+   */
+  ceilings: { fma_gflops: number; read_gb_s: number };
+  /** Weight bytes a decode step reads (every text matrix and the output head; chosen experts only). */
+  decode_bytes_per_token: number;
+  /** Effective read rate of decoding (decode_bytes_per_token x decode tok/s) and its share of read_gb_s. */
+  decode_read_gb_s: number;
+  decode_vs_read: number;
+  /** Matmul flops per prefill token (2 x text matrix parameters, head excluded) x prefill tok/s, and share of fma_gflops. */
+  prefill_gflops: number;
+  prefill_vs_fma: number;
   /** Per-repeat raw numbers (medians are reported above). */
-  runs: { decode_tok_s: number; prefill_tok_s: number; vision_large_ms: number | null; vision_small_ms: number | null; ttft_ms: number | null }[];
+  runs: {
+    decode_tok_s: number; prefill_tok_s: number; vision_large_ms: number | null; vision_small_ms: number | null; ttft_ms: number | null;
+    fma_gflops: number; read_gb_s: number;
+  }[];
+}
+
+/**
+ * Per decode token: bytes of the text matrices as stored in `format` (MoE experts scaled by top-k / E,
+ * the routers read whole) plus the output head; per prefill token: 2 x the text matrix parameters
+ * (the head runs on the last position only).
+ */
+export function textCosts(cfg: Qwen3VLConfig, format: WeightFormat): { decodeBytes: number; prefillFlops: number } {
+  const t = cfg.text;
+  let decodeBytes = 0, prefillFlops = 0;
+  for (const s of expectedTensors(cfg)) {
+    if (s.shape.length < 2) continue;
+    const isLayer = s.name.startsWith("model.language_model.layers.");
+    const isHead = s.name === "lm_head.weight" || (cfg.tieWordEmbeddings && s.name.endsWith("language_model.embed_tokens.weight"));
+    if (!isLayer && !isHead) continue;
+    const K = s.shape[s.shape.length - 1]!, N = s.shape.reduce((a, b) => a * b, 1) / K;
+    const share = s.name.includes(".mlp.experts.") ? t.numExpertsPerTok / t.numExperts : 1;
+    decodeBytes += formatBytes(storedFormat(s.name, format, "BF16", "mixed"), N, K) * share;
+    if (isLayer) prefillFlops += 2 * N * K * share;
+  }
+  return { decodeBytes, prefillFlops };
 }
 
 export function median(xs: number[]): number {
@@ -85,6 +123,7 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
   const prompt = Array.from({ length: o.promptTokens }, () => 1000 + Math.floor(r() * 100000));
   const runs: FormatResult["runs"] = [];
   for (let rep = 0; rep < o.repeat; rep++) {
+    const ceil = backend.kernels.ceilings();
     // prefill + decode
     const session = model.newSession();
     let t = performance.now();
@@ -135,21 +174,31 @@ export async function runChild(o: ChildOptions): Promise<FormatResult> {
     runs.push({
       decode_tok_s: o.decodeTokens / decodeS, prefill_tok_s: o.promptTokens / prefillS,
       vision_large_ms: visionLarge, vision_small_ms: visionSmall, ttft_ms: ttft,
+      fma_gflops: ceil.fmaGflops, read_gb_s: ceil.readGBps,
     });
   }
   const med = (f: (x: FormatResult["runs"][number]) => number | null): number | null => {
     const v = runs.map(f).filter((x): x is number => x !== null);
     return v.length ? median(v) : null;
   };
+  const cost = textCosts(cfg, o.format);
+  const decodeTok = med((x) => x.decode_tok_s)!, prefillTok = med((x) => x.prefill_tok_s)!;
+  const fmaPeak = med((x) => x.fma_gflops)!, readBw = med((x) => x.read_gb_s)!;
   const res: FormatResult = {
     format: o.format,
-    decode_tok_s: med((x) => x.decode_tok_s)!,
-    prefill_tok_s: med((x) => x.prefill_tok_s)!,
+    decode_tok_s: decodeTok,
+    prefill_tok_s: prefillTok,
     vision_ms: { "1024x768": med((x) => x.vision_large_ms), "448x448": med((x) => x.vision_small_ms) },
     ttft_ms: med((x) => x.ttft_ms),
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     weight_bytes: backend.weightBytes,
     load_s: loadS,
+    ceilings: { fma_gflops: fmaPeak, read_gb_s: readBw },
+    decode_bytes_per_token: cost.decodeBytes,
+    decode_read_gb_s: (cost.decodeBytes * decodeTok) / 1e9,
+    decode_vs_read: (cost.decodeBytes * decodeTok) / 1e9 / readBw,
+    prefill_gflops: (cost.prefillFlops * prefillTok) / 1e9,
+    prefill_vs_fma: (cost.prefillFlops * prefillTok) / 1e9 / fmaPeak,
     runs,
   };
   backend.dispose();

@@ -30,6 +30,14 @@ it("qwen3-vl bench --json prints one result object per format as its last line",
   assert.ok(r.vision_ms["448x448"] > 0);
   // q8 of the 2B shapes with one layer: the 151936 x 2048 embedding alone is ~330 MB
   assert.ok(r.weight_bytes > 300e6 && r.weight_bytes < 600e6, `weight_bytes ${r.weight_bytes}`);
+  // host ceilings and the roofline shares derived from them
+  assert.ok(r.ceilings.fma_gflops > 0 && r.ceilings.read_gb_s > 0, JSON.stringify(r.ceilings));
+  // one 2B decoder layer (q 2048x2048, k/v 1024x2048, o 2048x2048, gate/up 6144x2048, down 2048x6144) and the
+  // tied 151936x2048 head, q8 = 1 byte + a 4-byte scale per 32 values
+  const layer = 2048 * 2048 * 2 + 1024 * 2048 * 2 + 6144 * 2048 * 3, head = 151936 * 2048;
+  assert.equal(r.decode_bytes_per_token, (layer + head) * 1.125);
+  assert.ok(Math.abs(r.prefill_gflops / r.prefill_tok_s - (2 * layer) / 1e9) < 1e-9, `prefill flops/token ${r.prefill_gflops / r.prefill_tok_s}`);
+  assert.ok(Math.abs(r.decode_vs_read - r.decode_read_gb_s / r.ceilings.read_gb_s) < 1e-9);
   // the table precedes the JSON line
   assert.match(stdout, /format\s+decode tok\/s/);
 });

@@ -522,7 +522,7 @@ export class WasmKernels {
     const a0 = this.arenas[0]!;
     const out = this.scratch(a0, 64 * 4);
     const med = (v: number[]): number => [...v].sort((x, y) => x - y)[v.length >> 1]!;
-    const iters = 2_000_000;
+    const iters = 20_000_000;
     this.run(a0, 'fma_peak', [1000, out]);
     const fl: number[] = [];
     for (let r = 0; r < repeats; r++) {
