@@ -1051,3 +1051,365 @@ export function read_sum(p: usize, bytes: usize, out: usize, tid: i32, nth: i32)
   }
   store<i32>(out + (<usize>tid << 2), hsumi(i32x4.add(i32x4.add(s0, s1), i32x4.add(s2, s3))));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Integer GEMM for q8 / q4 weights (M > 4): activations quantised per 32-block to int16-held int8
+// (quantize_act16, as the GEMV does), weights widened to int16 panels, i32x4.dot_i16x8_s (pmaddwd:
+// 8 multiply-adds per instruction, twice the f32x4 FMA's 4) accumulated exactly per block in int32,
+// then scaled once per block by (weight scale x activation scale) into the f32 output.
+
+// Per row m (thread split over rows): xq16 at xq16 + m*Kp*2 (int16 values in [-127, 127], zero padded to
+// Kp), scale max|x|/127 at xs + (m*nb + b)*4.
+export function quantize_act16(x: usize, M: i32, K: i32, xq16: usize, xs: usize, tid: i32, nth: i32): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  const r0 = partStart(M, tid, nth, 1), r1 = partEnd(M, tid, nth, 1);
+  for (let m = r0; m < r1; m++) {
+    const xr = x + ((<usize>m * <usize>K) << 2);
+    const q16 = xq16 + ((<usize>m * <usize>Kp) << 1);
+    for (let b = 0; b < nb; b++) {
+      const k0 = b << 5;
+      const kn = min(32, K - k0);
+      let amax: f32 = 0;
+      if (kn == 32) {
+        const p = xr + (<usize>k0 << 2);
+        let v = f32x4.abs(v128.load(p));
+        for (let j = 16; j < 128; j += 16) v = f32x4.pmax(v, f32x4.abs(v128.load(p + <usize>j)));
+        amax = hmax(v);
+      } else {
+        for (let j = 0; j < kn; j++) amax = max(amax, abs(load<f32>(xr + (<usize>(k0 + j) << 2))));
+      }
+      const inv: f32 = amax > 0 ? 127.0 / amax : 0;
+      for (let j = 0; j < 32; j++) {
+        let q = 0;
+        if (j < kn) q = <i32>nearest(load<f32>(xr + (<usize>(k0 + j) << 2)) * inv);
+        store<i16>(q16 + (<usize>(k0 + j) << 1), <i16>q);
+      }
+      store<f32>(xs + ((<usize>m * <usize>nb + <usize>b) << 2), amax / 127.0);
+    }
+  }
+}
+
+// Panels of 8 columns for k in [k0, k0 + kc) (multiples of 32): per k pair 32 bytes = 8 columns x
+// (w[k], w[k+1]) as int16; per 32-block the 8 columns' scales (32 bytes) at dstS. Missing columns zero.
+function packW16(wType: i32, w: usize, scales: usize, N: i32, Kp: i32, n0: i32, nc: i32, k0: i32, kc: i32, dst: usize, dstS: usize): void {
+  const nb = Kp >> 5;
+  const np = (nc + 7) >> 3;
+  const kb = kc >> 5;
+  for (let p = 0; p < np; p++) {
+    const pd = dst + <usize>p * <usize>kc * 16;
+    const ps = dstS + <usize>p * <usize>kb * 32;
+    for (let j = 0; j < 8; j++) {
+      const n = n0 + p * 8 + j;
+      const d = pd + (<usize>j << 2);
+      if (n >= N || p * 8 + j >= nc) {
+        for (let k = 0; k < kc; k += 2) store<i32>(d + (<usize>k << 4), 0);
+        for (let b = 0; b < kb; b++) store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), 0);
+        continue;
+      }
+      for (let b = 0; b < kb; b++) store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), load<f32>(scales + ((<usize>n * <usize>nb + <usize>((k0 >> 5) + b)) << 2)));
+      if (wType == 2) {
+        const src = w + <usize>n * <usize>Kp + <usize>k0;
+        for (let k = 0; k < kc; k += 2) {
+          const lo = <i32>load<i8>(src + <usize>k), hi = <i32>load<i8>(src + <usize>k + 1);
+          store<i32>(d + (<usize>k << 4), (lo & 0xffff) | (hi << 16));
+        }
+      } else {
+        const src = w + ((<usize>n * <usize>Kp) >> 1) + (<usize>k0 >> 1);
+        for (let b = 0; b < kb; b++) {
+          const bs = src + (<usize>b << 4);
+          const db = d + (<usize>b << 9); // 16 k pairs x 32 bytes
+          for (let jj = 0; jj < 16; jj += 2) {
+            const b0 = <i32>load<u8>(bs + <usize>jj), b1 = <i32>load<u8>(bs + <usize>jj + 1);
+            // elements jj, jj+1 (low nibbles) and jj+16, jj+17 (high nibbles), each minus 8
+            store<i32>(db + (<usize>jj << 4), (((b0 & 15) - 8) & 0xffff) | (((b1 & 15) - 8) << 16));
+            store<i32>(db + (<usize>(jj + 16) << 4), (((b0 >> 4) - 8) & 0xffff) | (((b1 >> 4) - 8) << 16));
+          }
+        }
+      }
+    }
+  }
+}
+
+// C[0..4, 0..8) += sum over kb blocks of float(int32 block dot) * wscale[col] * xscale[row]. ap: packed
+// A tile at the first k pair (16 bytes per pair: 4 rows x 2 int16), bp: panel (32 bytes per pair), bs:
+// the panel's block scales, xs0..xs3: the 4 rows' scale pointers at the first block.
+@inline function mk4x8i16(ap: usize, bp: usize, bs: usize, kb: i32, xs0: usize, xs1: usize, xs2: usize, xs3: usize, c: usize, ldcB: usize): void {
+  const r1 = c + ldcB, r2 = r1 + ldcB, r3 = r2 + ldcB;
+  for (let b = 0; b < kb; b++) {
+    let c00 = i32x4.splat(0), c01 = i32x4.splat(0), c10 = i32x4.splat(0), c11 = i32x4.splat(0);
+    let c20 = i32x4.splat(0), c21 = i32x4.splat(0), c30 = i32x4.splat(0), c31 = i32x4.splat(0);
+    const end = bp + 512;
+    while (bp < end) {
+      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+      let t = v128.load32_splat(ap);
+      c00 = i32x4.add(c00, i32x4.dot_i16x8_s(b0, t)); c01 = i32x4.add(c01, i32x4.dot_i16x8_s(b1, t));
+      t = v128.load32_splat(ap, 4);
+      c10 = i32x4.add(c10, i32x4.dot_i16x8_s(b0, t)); c11 = i32x4.add(c11, i32x4.dot_i16x8_s(b1, t));
+      t = v128.load32_splat(ap, 8);
+      c20 = i32x4.add(c20, i32x4.dot_i16x8_s(b0, t)); c21 = i32x4.add(c21, i32x4.dot_i16x8_s(b1, t));
+      t = v128.load32_splat(ap, 12);
+      c30 = i32x4.add(c30, i32x4.dot_i16x8_s(b0, t)); c31 = i32x4.add(c31, i32x4.dot_i16x8_s(b1, t));
+      ap += 16; bp += 32;
+    }
+    const o = <usize>b << 2;
+    const s0 = v128.load(bs), s1 = v128.load(bs, 16);
+    bs += 32;
+    let x = f32x4.splat(load<f32>(xs0 + o));
+    v128.store(c, fma(f32x4.convert_i32x4_s(c00), f32x4.mul(s0, x), v128.load(c)));
+    v128.store(c, fma(f32x4.convert_i32x4_s(c01), f32x4.mul(s1, x), v128.load(c, 16)), 16);
+    x = f32x4.splat(load<f32>(xs1 + o));
+    v128.store(r1, fma(f32x4.convert_i32x4_s(c10), f32x4.mul(s0, x), v128.load(r1)));
+    v128.store(r1, fma(f32x4.convert_i32x4_s(c11), f32x4.mul(s1, x), v128.load(r1, 16)), 16);
+    x = f32x4.splat(load<f32>(xs2 + o));
+    v128.store(r2, fma(f32x4.convert_i32x4_s(c20), f32x4.mul(s0, x), v128.load(r2)));
+    v128.store(r2, fma(f32x4.convert_i32x4_s(c21), f32x4.mul(s1, x), v128.load(r2, 16)), 16);
+    x = f32x4.splat(load<f32>(xs3 + o));
+    v128.store(r3, fma(f32x4.convert_i32x4_s(c30), f32x4.mul(s0, x), v128.load(r3)));
+    v128.store(r3, fma(f32x4.convert_i32x4_s(c31), f32x4.mul(s1, x), v128.load(r3, 16)), 16);
+  }
+}
+
+// y[M, N] = dequant(A) * dequant(W)^T + bias for q8 (wType 2) / q4 (wType 3) weights. ap: xq16 packed by
+// pack_a as 32-bit elements (K' = Kp/2 k pairs); xs: activation scales [M, nb]. Per thread a column range;
+// per block of GNC columns x GKC depth the weights are widened once into int16 panels (packW16).
+export function gemm_i16(wType: i32, ap: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize, xs: usize,
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  const j0 = partStart(N, tid, nth, 8), j1 = partEnd(N, tid, nth, 8);
+  if (j0 >= j1) return;
+  const pack = scratch + <usize>tid * scratchStride;
+  const packS = pack + <usize>GNC * <usize>GKC * 2;
+  const tmp = packS + <usize>(GNC >> 3) * <usize>(GKC >> 5) * 32;
+  const ldcB = <usize>N << 2;
+  const tileB = <usize>Kp << 3; // (Kp/2) pairs x 16 bytes
+  for (let m = 0; m < M; m++) memory.fill(y + ((<usize>m * <usize>N + <usize>j0) << 2), 0, <usize>(j1 - j0) << 2);
+  for (let n0 = j0; n0 < j1; n0 += GNC) {
+    const nc = min(GNC, j1 - n0);
+    for (let k0 = 0; k0 < Kp; k0 += GKC) {
+      const kc = min(GKC, Kp - k0);
+      const kb = kc >> 5;
+      packW16(wType, w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
+      for (let m0 = 0; m0 < M; m0 += GMR) {
+        const mr = min(GMR, M - m0);
+        const at = ap + <usize>(m0 >> 2) * tileB + (<usize>k0 << 3);
+        const xb = xs + ((<usize>m0 * <usize>nb + <usize>(k0 >> 5)) << 2);
+        const rs = <usize>nb << 2;
+        // rows past M read row m0's scales (their packed A is zero, so they add nothing)
+        const x1 = mr > 1 ? xb + rs : xb, x2 = mr > 2 ? xb + 2 * rs : xb, x3 = mr > 3 ? xb + 3 * rs : xb;
+        for (let p = 0; p * 8 < nc; p++) {
+          const nn = n0 + p * 8;
+          const b = pack + <usize>p * <usize>kc * 16;
+          const bs = packS + <usize>p * <usize>kb * 32;
+          const c = y + ((<usize>m0 * <usize>N + <usize>nn) << 2);
+          const ncol = min(8, nc - p * 8);
+          if (ncol == 8 && mr == GMR) {
+            mk4x8i16(at, b, bs, kb, xb, x1, x2, x3, c, ldcB);
+          } else {
+            memory.fill(tmp, 0, 128);
+            mk4x8i16(at, b, bs, kb, xb, x1, x2, x3, tmp, 32);
+            for (let r = 0; r < mr; r++) {
+              for (let j = 0; j < ncol; j++) {
+                const cp = c + <usize>r * ldcB + (<usize>j << 2);
+                store<f32>(cp, load<f32>(cp) + load<f32>(tmp + (<usize>r << 5) + (<usize>j << 2)));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (bias) {
+    for (let m = 0; m < M; m++) {
+      for (let n = j0; n < j1; n++) {
+        const cp = y + ((<usize>m * <usize>N + <usize>n) << 2);
+        store<f32>(cp, load<f32>(cp) + load<f32>(bias + (<usize>n << 2)));
+      }
+    }
+  }
+}
+
+// q4 GEMM with the relaxed int8 dot (relaxed build only, when probe_rdot found it exact): activations
+// quantised to int8 per 32-block (quantize_act8: values, scales, block sums), unsigned nibbles as the
+// 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw: 16 multiply-adds per instruction).
+// A block's 8 steps are summed in int16 (|sum| <= 8 * 2 * 127 * 15 = 30480), widened once, and
+// 8 * sum(xq) is subtracted (the nibbles carry +8) before the block's scale.
+
+export function quantize_act8(x: usize, M: i32, K: i32, xq8: usize, xs: usize, xsum: usize, tid: i32, nth: i32): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  const r0 = partStart(M, tid, nth, 1), r1 = partEnd(M, tid, nth, 1);
+  for (let m = r0; m < r1; m++) {
+    const xr = x + ((<usize>m * <usize>K) << 2);
+    const q8 = xq8 + <usize>m * <usize>Kp;
+    for (let b = 0; b < nb; b++) {
+      const k0 = b << 5;
+      const kn = min(32, K - k0);
+      let amax: f32 = 0;
+      if (kn == 32) {
+        const p = xr + (<usize>k0 << 2);
+        let v = f32x4.abs(v128.load(p));
+        for (let j = 16; j < 128; j += 16) v = f32x4.pmax(v, f32x4.abs(v128.load(p + <usize>j)));
+        amax = hmax(v);
+      } else {
+        for (let j = 0; j < kn; j++) amax = max(amax, abs(load<f32>(xr + (<usize>(k0 + j) << 2))));
+      }
+      const inv: f32 = amax > 0 ? 127.0 / amax : 0;
+      let sum = 0;
+      for (let j = 0; j < 32; j++) {
+        let q = 0;
+        if (j < kn) q = <i32>nearest(load<f32>(xr + (<usize>(k0 + j) << 2)) * inv);
+        store<i8>(q8 + <usize>(k0 + j), <i8>q);
+        sum += q;
+      }
+      store<f32>(xs + ((<usize>m * <usize>nb + <usize>b) << 2), amax / 127.0);
+      store<i32>(xsum + ((<usize>m * <usize>nb + <usize>b) << 2), sum);
+    }
+  }
+}
+
+// Panels of 8 columns of q4 nibbles (unsigned, 0..15) for k in [k0, k0 + kc): per group of 4 k, 32 bytes
+// = 8 columns x 4 bytes; per 32-block the 8 scales at dstS. Missing columns: zero nibbles and scales.
+function packW4r(w: usize, scales: usize, N: i32, Kp: i32, n0: i32, nc: i32, k0: i32, kc: i32, dst: usize, dstS: usize): void {
+  const nb = Kp >> 5;
+  const np = (nc + 7) >> 3;
+  const kb = kc >> 5;
+  for (let p = 0; p < np; p++) {
+    const pd = dst + <usize>p * <usize>kc * 8;
+    const ps = dstS + <usize>p * <usize>kb * 32;
+    for (let j = 0; j < 8; j++) {
+      const n = n0 + p * 8 + j;
+      const d = pd + (<usize>j << 2);
+      if (n >= N || p * 8 + j >= nc) {
+        for (let k = 0; k < kc; k += 4) store<i32>(d + (<usize>k << 3), 0);
+        for (let b = 0; b < kb; b++) store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), 0);
+        continue;
+      }
+      const src = w + ((<usize>n * <usize>Kp) >> 1) + (<usize>k0 >> 1);
+      for (let b = 0; b < kb; b++) {
+        store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), load<f32>(scales + ((<usize>n * <usize>nb + <usize>((k0 >> 5) + b)) << 2)));
+        const bs = src + (<usize>b << 4);
+        const db = d + (<usize>b << 8); // 8 quads x 32 bytes
+        const v = v128.load(bs);
+        const lo = v128.and(v, i8x16.splat(15)), hi = i8x16.shr_u(v, 4);
+        // quads 0..3 from the low nibbles (elements 0..15), 4..7 from the high ones (16..31)
+        store<i32>(db, i32x4.extract_lane(lo, 0)); store<i32>(db + 32, i32x4.extract_lane(lo, 1));
+        store<i32>(db + 64, i32x4.extract_lane(lo, 2)); store<i32>(db + 96, i32x4.extract_lane(lo, 3));
+        store<i32>(db + 128, i32x4.extract_lane(hi, 0)); store<i32>(db + 160, i32x4.extract_lane(hi, 1));
+        store<i32>(db + 192, i32x4.extract_lane(hi, 2)); store<i32>(db + 224, i32x4.extract_lane(hi, 3));
+      }
+    }
+  }
+}
+
+@inline function rdot16(a: v128, b: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return i16x8.relaxed_dot_i8x16_i7x16_s(a, b);
+  } else {
+    return i16x8.splat(0);
+  }
+}
+
+// C[0..4, 0..8) += per block: float(int dot - 8 * xsum) * wscale[col] * xscale[row]. ap: packed int8 A
+// (16 bytes per group of 4 k: 4 rows x 4 bytes), bp: nibble panel, bs: panel scales, xs*/xm*: the
+// rows' scale / block-sum pointers at the first block.
+@inline function mk4x8q4r(ap: usize, bp: usize, bs: usize, kb: i32, xs0: usize, xs1: usize, xs2: usize, xs3: usize,
+  xm0: usize, xm1: usize, xm2: usize, xm3: usize, c: usize, ldcB: usize): void {
+  const r1 = c + ldcB, r2 = r1 + ldcB, r3 = r2 + ldcB;
+  for (let b = 0; b < kb; b++) {
+    let c00 = i16x8.splat(0), c01 = i16x8.splat(0), c10 = i16x8.splat(0), c11 = i16x8.splat(0);
+    let c20 = i16x8.splat(0), c21 = i16x8.splat(0), c30 = i16x8.splat(0), c31 = i16x8.splat(0);
+    const end = bp + 256;
+    while (bp < end) {
+      const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+      let t = v128.load32_splat(ap);
+      c00 = i16x8.add(c00, rdot16(t, b0)); c01 = i16x8.add(c01, rdot16(t, b1));
+      t = v128.load32_splat(ap, 4);
+      c10 = i16x8.add(c10, rdot16(t, b0)); c11 = i16x8.add(c11, rdot16(t, b1));
+      t = v128.load32_splat(ap, 8);
+      c20 = i16x8.add(c20, rdot16(t, b0)); c21 = i16x8.add(c21, rdot16(t, b1));
+      t = v128.load32_splat(ap, 12);
+      c30 = i16x8.add(c30, rdot16(t, b0)); c31 = i16x8.add(c31, rdot16(t, b1));
+      ap += 16; bp += 32;
+    }
+    const o = <usize>b << 2;
+    const s0 = v128.load(bs), s1 = v128.load(bs, 16);
+    bs += 32;
+    let x = f32x4.splat(load<f32>(xs0 + o));
+    let z = i32x4.splat(load<i32>(xm0 + o) << 3);
+    v128.store(c, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c00), z)), f32x4.mul(s0, x), v128.load(c)));
+    v128.store(c, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c01), z)), f32x4.mul(s1, x), v128.load(c, 16)), 16);
+    x = f32x4.splat(load<f32>(xs1 + o));
+    z = i32x4.splat(load<i32>(xm1 + o) << 3);
+    v128.store(r1, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c10), z)), f32x4.mul(s0, x), v128.load(r1)));
+    v128.store(r1, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c11), z)), f32x4.mul(s1, x), v128.load(r1, 16)), 16);
+    x = f32x4.splat(load<f32>(xs2 + o));
+    z = i32x4.splat(load<i32>(xm2 + o) << 3);
+    v128.store(r2, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c20), z)), f32x4.mul(s0, x), v128.load(r2)));
+    v128.store(r2, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c21), z)), f32x4.mul(s1, x), v128.load(r2, 16)), 16);
+    x = f32x4.splat(load<f32>(xs3 + o));
+    z = i32x4.splat(load<i32>(xm3 + o) << 3);
+    v128.store(r3, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c30), z)), f32x4.mul(s0, x), v128.load(r3)));
+    v128.store(r3, fma(f32x4.convert_i32x4_s(i32x4.sub(i32x4.extadd_pairwise_i16x8_s(c31), z)), f32x4.mul(s1, x), v128.load(r3, 16)), 16);
+  }
+}
+
+// q4 GEMM on int8 activations (ap: xq8 packed by pack_a as 32-bit elements, Kp/4 per row; xs, xsum: the
+// activations' block scales and sums [M, nb]). Same blocking as gemm_i16.
+export function gemm_q4r(ap: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize, xs: usize, xsum: usize,
+  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+  const Kp = (K + 31) & ~31;
+  const nb = Kp >> 5;
+  const j0 = partStart(N, tid, nth, 8), j1 = partEnd(N, tid, nth, 8);
+  if (j0 >= j1) return;
+  const pack = scratch + <usize>tid * scratchStride;
+  const packS = pack + <usize>GNC * <usize>GKC;
+  const tmp = packS + <usize>(GNC >> 3) * <usize>(GKC >> 5) * 32;
+  const ldcB = <usize>N << 2;
+  const tileB = <usize>Kp << 2; // (Kp/4) quads x 16 bytes
+  for (let m = 0; m < M; m++) memory.fill(y + ((<usize>m * <usize>N + <usize>j0) << 2), 0, <usize>(j1 - j0) << 2);
+  for (let n0 = j0; n0 < j1; n0 += GNC) {
+    const nc = min(GNC, j1 - n0);
+    for (let k0 = 0; k0 < Kp; k0 += GKC) {
+      const kc = min(GKC, Kp - k0);
+      const kb = kc >> 5;
+      packW4r(w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
+      for (let m0 = 0; m0 < M; m0 += GMR) {
+        const mr = min(GMR, M - m0);
+        const at = ap + <usize>(m0 >> 2) * tileB + (<usize>k0 << 2);
+        const off = (<usize>m0 * <usize>nb + <usize>(k0 >> 5)) << 2;
+        const rs = <usize>nb << 2;
+        const d1: usize = mr > 1 ? rs : 0, d2: usize = mr > 2 ? 2 * rs : 0, d3: usize = mr > 3 ? 3 * rs : 0;
+        const xb = xs + off, mb = xsum + off;
+        for (let p = 0; p * 8 < nc; p++) {
+          const nn = n0 + p * 8;
+          const b = pack + <usize>p * <usize>kc * 8;
+          const bs = packS + <usize>p * <usize>kb * 32;
+          const c = y + ((<usize>m0 * <usize>N + <usize>nn) << 2);
+          const ncol = min(8, nc - p * 8);
+          if (ncol == 8 && mr == GMR) {
+            mk4x8q4r(at, b, bs, kb, xb, xb + d1, xb + d2, xb + d3, mb, mb + d1, mb + d2, mb + d3, c, ldcB);
+          } else {
+            memory.fill(tmp, 0, 128);
+            mk4x8q4r(at, b, bs, kb, xb, xb + d1, xb + d2, xb + d3, mb, mb + d1, mb + d2, mb + d3, tmp, 32);
+            for (let r = 0; r < mr; r++) {
+              for (let j = 0; j < ncol; j++) {
+                const cp = c + <usize>r * ldcB + (<usize>j << 2);
+                store<f32>(cp, load<f32>(cp) + load<f32>(tmp + (<usize>r << 5) + (<usize>j << 2)));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  if (bias) {
+    for (let m = 0; m < M; m++) {
+      for (let n = j0; n < j1; n++) {
+        const cp = y + ((<usize>m * <usize>N + <usize>n) << 2);
+        store<f32>(cp, load<f32>(cp) + load<f32>(bias + (<usize>n << 2)));
+      }
+    }
+  }
+}

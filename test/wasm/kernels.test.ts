@@ -7,7 +7,10 @@
 //       |y - ref_deq| <= sum_blocks (a_b / 2) * sum_{k in b} |wdeq_k|  +  1e-5 * sum |x wdeq| + 1e-7
 //     where ref_deq uses the dequantised weights (quantisation error of the weights themselves is checked
 //     separately: q8 |w - wdeq| <= scale/2, q4 |w - wdeq| <= |scale|).
-//   q8 / q4 GEMM (M > 4, weights unpacked to f32): the f32 bound against ref_deq.
+//   q8 / q4 GEMM (M > 4), integer path (intGemm; default for q4: activations quantised per 32-block like
+//     the GEMV, int16 dot products, or the relaxed int8 dot for q4): the GEMV bound above; it must also
+//     equal the GEMV on the same rows within 1e-5 * sum |x wdeq| (same integer block dots, other order).
+//   q8 / q4 GEMM on f32 activations (default for q8; intGemm [] for q4): the f32 bound against ref_deq.
 //   norms, rope, activations, softmax, attention: 2e-6 relative to the magnitude involved (see each test);
 //   erf: 1e-7 absolute (measured ~1e-15).
 import { describe, it, before, after } from 'node:test';
@@ -202,45 +205,72 @@ for (const cfg of configs) {
     }
 
     for (const q of ['q8', 'q4'] as const) {
-      it(`linear ${q} weights (quantised from f32 and bf16)`, async () => {
-        for (const [M, K, N] of shapes) {
-          for (const src of ['f32', 'bf16'] as const) {
-            const x = randn(M * K, 2), w0 = randn(N * K), b = randn(N);
-            let h: WeightHandle, w: Float32Array;
-            if (src === 'f32') { h = await k.uploadWeight('f32', [N, K], w0, { quant: q }); w = w0; }
-            else { const wb = toBf16(w0); h = await k.uploadWeight('bf16', [N, K], wb, { quant: q }); w = fromBf16(wb); }
-            const wd = k.readWeight(h);
-            // weight quantisation error
-            for (let n = 0; n < N; n++)
-              for (let b0 = 0; b0 < K; b0 += 32) {
-                let amax = 0;
-                for (let j = b0; j < Math.min(K, b0 + 32); j++) amax = Math.max(amax, Math.abs(w[n * K + j]!));
-                const bound = q === 'q8' ? (amax / 127) * 0.5 * (1 + 1e-5) : (amax / 8) * (1 + 1e-5);
-                for (let j = b0; j < Math.min(K, b0 + 32); j++) {
-                  const e = Math.abs(w[n * K + j]! - wd[n * K + j]!);
-                  assert.ok(e <= bound + 1e-12, `${q} weight error ${e} > ${bound}`);
-                }
-              }
-            const y = k.linear(x, M, K, h, b);
-            const r = refLinear(x, M, K, wd, N, b);
-            const tol = new Float64Array(M * N);
-            for (let m = 0; m < M; m++)
-              for (let n = 0; n < N; n++) {
-                let t = 1e-5 * r.mag[m * N + n]! + 1e-7;
-                if (M <= 4) {
-                  for (let b0 = 0; b0 < K; b0 += 32) {
-                    let amax = 0, wsum = 0;
-                    for (let j = b0; j < Math.min(K, b0 + 32); j++) {
-                      amax = Math.max(amax, Math.abs(x[m * K + j]!));
-                      wsum += Math.abs(wd[n * K + j]!);
-                    }
-                    t += (amax / 127) * 0.5 * wsum * (1 + 1e-5);
+      it(`linear ${q} weights (quantised from f32 and bf16), integer GEMM`, async () => {
+        const k = await WasmKernels.create({ threads: cfg.threads, build: cfg.build, intGemm: [q] });
+        try {
+          for (const [M, K, N] of shapes) {
+            for (const src of ['f32', 'bf16'] as const) {
+              const x = randn(M * K, 2), w0 = randn(N * K), b = randn(N);
+              let h: WeightHandle, w: Float32Array;
+              if (src === 'f32') { h = await k.uploadWeight('f32', [N, K], w0, { quant: q }); w = w0; }
+              else { const wb = toBf16(w0); h = await k.uploadWeight('bf16', [N, K], wb, { quant: q }); w = fromBf16(wb); }
+              const wd = k.readWeight(h);
+              // weight quantisation error
+              for (let n = 0; n < N; n++)
+                for (let b0 = 0; b0 < K; b0 += 32) {
+                  let amax = 0;
+                  for (let j = b0; j < Math.min(K, b0 + 32); j++) amax = Math.max(amax, Math.abs(w[n * K + j]!));
+                  const bound = q === 'q8' ? (amax / 127) * 0.5 * (1 + 1e-5) : (amax / 8) * (1 + 1e-5);
+                  for (let j = b0; j < Math.min(K, b0 + 32); j++) {
+                    const e = Math.abs(w[n * K + j]! - wd[n * K + j]!);
+                    assert.ok(e <= bound + 1e-12, `${q} weight error ${e} > ${bound}`);
                   }
                 }
-                tol[m * N + n] = t;
+              const y = k.linear(x, M, K, h, b);
+              const r = refLinear(x, M, K, wd, N, b);
+              const tol = new Float64Array(M * N);
+              for (let m = 0; m < M; m++)
+                for (let n = 0; n < N; n++) {
+                  let t = 1e-5 * r.mag[m * N + n]! + 1e-7;
+                  {
+                    for (let b0 = 0; b0 < K; b0 += 32) {
+                      let amax = 0, wsum = 0;
+                      for (let j = b0; j < Math.min(K, b0 + 32); j++) {
+                        amax = Math.max(amax, Math.abs(x[m * K + j]!));
+                        wsum += Math.abs(wd[n * K + j]!);
+                      }
+                      t += (amax / 127) * 0.5 * wsum * (1 + 1e-5);
+                    }
+                  }
+                  tol[m * N + n] = t;
+                }
+              checkClose(y, r.y, (i) => tol[i]!, `${q}<-${src} ${M}x${K}x${N}`);
+              if (M > 4) {
+                // the integer GEMM and the GEMV (four rows at a time) compute the same block dots
+                for (let m0 = 0; m0 < M; m0 += 4) {
+                  const mr = Math.min(4, M - m0);
+                  const g = k.linear(x.subarray(m0 * K, (m0 + mr) * K), mr, K, h, b);
+                  checkClose(y.subarray(m0 * N, (m0 + mr) * N), Float64Array.from(g), (i) => 1e-5 * r.mag[m0 * N + i]! + 1e-7, `${q} GEMM vs GEMV rows ${m0}..`);
+                }
               }
-            checkClose(y, r.y, (i) => tol[i]!, `${q}<-${src} ${M}x${K}x${N}`);
+            }
           }
+        } finally {
+          k.dispose();
+        }
+      });
+
+      it(`linear ${q} GEMM on f32 activations (intGemm [])`, async () => {
+        const kf = await WasmKernels.create({ threads: cfg.threads, build: cfg.build, intGemm: [] });
+        try {
+          for (const [M, K, N] of shapes.filter(([m]) => m > 4)) {
+            const x = randn(M * K, 2), w0 = randn(N * K), b = randn(N);
+            const h = await kf.uploadWeight('f32', [N, K], w0, { quant: q });
+            const r = refLinear(x, M, K, kf.readWeight(h), N, b);
+            checkClose(kf.linear(x, M, K, h, b), r.y, (i) => 1e-5 * r.mag[i]! + 1e-7, `${q} f32-GEMM ${M}x${K}x${N}`);
+          }
+        } finally {
+          kf.dispose();
         }
       });
     }
