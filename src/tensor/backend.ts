@@ -15,7 +15,7 @@
 // - Ops return new tensors unless named *InPlace. `release` tells the backend a tensor
 //   is dead (the reference backend leaves it to the GC; others reuse the memory).
 
-import type { SafeDType } from "../io/safetensors.js";
+import type { SafeDType } from "../io/dtypes.js";
 
 export interface Tensor {
   readonly shape: readonly number[];

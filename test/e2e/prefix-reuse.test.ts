@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import sharp from "sharp";
 import { Qwen3VL } from "../../src/pipeline.js";
+import { WasmBackend } from "../../src/backends/wasm/index.js";
 import { fixture } from "../helpers/paths.js";
 
 let vl: Qwen3VL;
@@ -34,6 +35,20 @@ describe("KV-cache reuse across requests", () => {
     assert.ok(vl.lastReusedTokens > prompt1 + 50, `third turn reused ${vl.lastReusedTokens} tokens (image + video blocks)`);
     assert.deepEqual(a2.ids, (await fresh(turn2)).ids);
     assert.deepEqual(a3.ids, (await fresh(turn3)).ids);
+  });
+
+  it("a kept cache that is not continued is freed at once: unrelated requests do not grow wasm memory", async () => {
+    const be = vl.model.backend;
+    assert.ok(be instanceof WasmBackend, "the library's default backend");
+    const q = (text: string) => [{ role: "user", content: [{ type: "image", image: "../media/img_224x224.png" }, { type: "text", text }] }];
+    vl.resetCache();
+    await vl.chat(q("What is it?"), base);
+    const used = be.kernels.arenaUsage();
+    for (const t of ["Describe the colours.", "Is there text?", "Count the objects."]) await vl.chat(q(t), base);
+    await vl.chat(q("Once more, without keeping the cache."), { ...base, reuseCache: false });
+    vl.resetCache();
+    await vl.chat(q("After a reset."), base);
+    assert.deepEqual(be.kernels.arenaUsage(), used, "every later cache reused the freed regions");
   });
 
   it("an image with the same size but other pixels is encoded again", async () => {

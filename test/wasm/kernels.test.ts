@@ -120,7 +120,7 @@ function refAttention(q: Float32Array, k: Float32Array, v: Float32Array, T: numb
   return out;
 }
 
-const builds = WasmKernels.supportedBuilds();
+const builds = await WasmKernels.supportedBuilds();
 const configs: { build: WasmBuild; threads: number }[] = [];
 for (const b of builds) for (const t of [1, 2]) configs.push({ build: b, threads: t });
 

@@ -7,7 +7,7 @@ import type {
 } from "../../tensor/backend.js";
 import { lastDim, numel } from "../../tensor/backend.js";
 import { routeTopK } from "../../tensor/moe-routing.js";
-import { DTYPE_BYTES, toFloat32 } from "../../io/safetensors.js";
+import { DTYPE_BYTES, toFloat32 } from "../../io/dtypes.js";
 import { QwenError } from "../../errors.js";
 
 class RefTensor implements Tensor {

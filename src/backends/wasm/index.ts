@@ -14,13 +14,14 @@
 //   chosen expert, and only the chosen experts' rows of the stacked weights are touched.
 import { QwenError } from "../../errors.js";
 import { routeTopK } from "../../tensor/moe-routing.js";
-import { DTYPE_BYTES, toFloat32 } from "../../io/safetensors.js";
+import { DTYPE_BYTES, toFloat32 } from "../../io/dtypes.js";
 import type {
   AttentionOptions, Backend, KVCache, MoEWeights, Tensor, Weight, WeightFormat, WeightOptions, WeightSource,
 } from "../../tensor/backend.js";
 import { lastDim, numel } from "../../tensor/backend.js";
 import { ReferenceBackend } from "../reference/index.js";
 import { WasmKernels, type WasmBuild, type WeightHandle } from "./kernels.js";
+import { hostCores } from "./platform.js";
 
 export interface WasmBackendOptions {
   /** Total threads including the main thread (default: available parallelism, at most 8). */
@@ -199,8 +200,7 @@ export class WasmBackend implements Backend {
   private constructor(readonly kernels: WasmKernels, readonly reservedBytes: number, readonly quantPolicy: "mixed" | "all") {}
 
   static async create(opts: WasmBackendOptions = {}): Promise<WasmBackend> {
-    const { availableParallelism } = await import("node:os");
-    const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, availableParallelism())));
+    const threads = Math.max(1, Math.floor(opts.threads ?? Math.min(8, await hostCores())));
     const kernels = await WasmKernels.create({
       threads, build: opts.build ?? "auto", ...(opts.arenaBytes ? { arenaBytes: opts.arenaBytes } : {}),
       ...(opts.wasmDir ? { wasmDir: opts.wasmDir } : {}),

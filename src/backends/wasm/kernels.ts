@@ -2,10 +2,7 @@
 // (one shared WebAssembly.Memory + instance per arena, up to 4 GiB each), the weight/KV allocations in
 // them and the worker pool, and exposes the kernels on plain Float32Array / Uint16Array inputs.
 // See DESIGN.md in this folder.
-import { readFileSync } from 'node:fs';
-import { setFlagsFromString } from 'node:v8';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { dirURL, readBytes, setV8Flags, startWorker, type PoolWorker } from './platform.js';
 import {
   CTL_ARENA, CTL_ARGS_BYTE_OFFSET, CTL_BYTES, CTL_DONE, CTL_ERROR, CTL_FN, CTL_GEN, CTL_MAX_ARGS, CTL_NARGS,
   CTL_SLEEPERS, FN_EXIT, FN_YIELD, KERNEL_NAMES, type KernelName, type WorkerMessage,
@@ -105,13 +102,9 @@ function align(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
 
-/** Relaxed SIMD must be switched on in Node 20 (V8 11.3) before compiling. */
-function enableRelaxed(): void {
-  try {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-  } catch {
-    /* not Node or flag unknown */
-  }
+/** Relaxed SIMD must be switched on in Node 20 (V8 11.3) before compiling (no-op elsewhere). */
+function enableRelaxed(): Promise<void> {
+  return setV8Flags('--experimental-wasm-relaxed-simd');
 }
 
 export class WasmKernels {
@@ -122,7 +115,7 @@ export class WasmKernels {
   private gemmRows = GEMM_ROWS;
   private intGemm = new Set<string>(['q4']);
   private readonly arenaBytes: number;
-  private readonly workers: Worker[] = [];
+  private readonly workers: PoolWorker[] = [];
   private readonly ctl: Int32Array;
   private readonly args: Float64Array;
   private readonly spinMicros: number;
@@ -152,12 +145,12 @@ export class WasmKernels {
   }
 
   /** Which builds this runtime accepts. */
-  static supportedBuilds(wasmDir?: string | URL): WasmBuild[] {
-    enableRelaxed();
+  static async supportedBuilds(wasmDir?: string | URL): Promise<WasmBuild[]> {
+    await enableRelaxed();
     const out: WasmBuild[] = [];
     for (const b of ['simd', 'relaxed'] as const) {
       try {
-        if (WebAssembly.validate(readFileSync(wasmPath(b, wasmDir)))) out.push(b);
+        if (WebAssembly.validate(await readBytes(await wasmPath(b, wasmDir)))) out.push(b);
       } catch {
         /* missing file */
       }
@@ -168,7 +161,7 @@ export class WasmKernels {
   static async create(opts: WasmKernelsOptions = {}): Promise<WasmKernels> {
     const threads = Math.max(1, Math.floor(opts.threads ?? 1));
     let build: WasmBuild;
-    const supported = WasmKernels.supportedBuilds(opts.wasmDir);
+    const supported = await WasmKernels.supportedBuilds(opts.wasmDir);
     if (opts.build === undefined || opts.build === 'auto') {
       if (supported.includes('relaxed')) build = 'relaxed';
       else if (supported.includes('simd')) build = 'simd';
@@ -180,14 +173,9 @@ export class WasmKernels {
     // V8 11.3 (Node 20): Liftoff computes i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (2x the dot product,
     // accumulator ignored) while TurboFan is right, so a function's result would change when it tiers up.
     // Compiling the relaxed build with TurboFan only makes it consistent (and skips the slow baseline tier).
-    if (build === 'relaxed') {
-      try {
-        setFlagsFromString('--no-liftoff');
-      } catch {
-        /* not V8 */
-      }
-    }
-    const module = await WebAssembly.compile(readFileSync(wasmPath(build, opts.wasmDir)));
+    // (Browsers: no flags; the start-up probe below decides whether the relaxed integer dot is used.)
+    if (build === 'relaxed') await setV8Flags('--no-liftoff');
+    const module = await WebAssembly.compile(await readBytes(await wasmPath(build, opts.wasmDir)));
     const arenaBytes = Math.min(opts.arenaBytes ?? 3.5 * 1024 ** 3, MAX_MEMORY - (256 << 20));
     const k = new WasmKernels(module, build, threads, opts.spinMicros ?? 2000, arenaBytes);
     k.intGemm = new Set(opts.intGemm ?? ['q4']);
@@ -295,9 +283,9 @@ export class WasmKernels {
     const a = this.newArena(HEAP_START + (16 << 20));
     if (this.workers.length > 0) {
       const acks = this.workers.map((w) => waitFor(w, (m) => m.type === 'arena-ok' && m.id === a.id));
-      for (const w of this.workers) w.postMessage({ type: 'arena', id: a.id, memory: a.memory } satisfies WorkerMessage);
+      for (const w of this.workers) w.post({ type: 'arena', id: a.id, memory: a.memory } satisfies WorkerMessage);
       this.dispatchRaw(0, FN_YIELD, 0);
-      for (const w of this.workers) w.postMessage({ type: 'resume' } satisfies WorkerMessage);
+      for (const w of this.workers) w.post({ type: 'resume' } satisfies WorkerMessage);
       await Promise.all(acks);
     }
     return a;
@@ -470,15 +458,14 @@ export class WasmKernels {
     const url = new URL('./worker.js', import.meta.url);
     const ready: Promise<unknown>[] = [];
     for (let t = 1; t < this.threads; t++) {
-      const w = new Worker(url);
-      w.unref();
+      const w = await startWorker(url);
       ready.push(waitFor(w, (m) => m.type === 'ready'));
       const init: WorkerMessage = {
         type: 'init', tid: t, nth: this.threads, spinMicros: this.spinMicros,
         ctl: this.ctl.buffer as SharedArrayBuffer, module: this.module,
         memories: this.arenas.map((a) => a.memory), relaxed: this.build === 'relaxed',
       };
-      w.postMessage(init);
+      w.post(init);
       this.workers.push(w);
     }
     await Promise.all(ready);
@@ -571,7 +558,7 @@ export class WasmKernels {
       Atomics.store(ctl, CTL_DONE, 0);
       Atomics.add(ctl, CTL_GEN, 1);
       Atomics.notify(ctl, CTL_GEN);
-      for (const w of this.workers) void w.terminate();
+      for (const w of this.workers) w.terminate();
     }
   }
 
@@ -965,28 +952,24 @@ function maxSeg(cu: Int32Array): number {
   return m;
 }
 
-function wasmPath(b: WasmBuild, dir?: string | URL): URL {
-  let base: URL;
-  if (dir === undefined) base = new URL('../../../wasm/', import.meta.url);
-  else if (dir instanceof URL) base = new URL(dir.href.endsWith('/') ? dir.href : dir.href + '/');
-  else base = pathToFileURL(dir.endsWith('/') ? dir : dir + '/');
+async function wasmPath(b: WasmBuild, dir?: string | URL): Promise<URL> {
+  const base = dir === undefined ? new URL('../../../wasm/', import.meta.url) : await dirURL(dir);
   return new URL(`kernels-${b}.wasm`, base);
 }
 
-function waitFor(w: Worker, pred: (m: { type: string; id?: number }) => boolean): Promise<void> {
+function waitFor(w: PoolWorker, pred: (m: { type: string; id?: number }) => boolean): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onMsg = (m: { type: string; id?: number }): void => {
+    const offMsg = w.onMessage((m) => {
       if (pred(m)) {
-        w.off('message', onMsg);
-        w.off('error', onErr);
+        offMsg();
+        offErr();
         resolve();
       }
-    };
-    const onErr = (e: Error): void => {
-      w.off('message', onMsg);
+    });
+    const offErr = w.onError((e) => {
+      offMsg();
+      offErr();
       reject(e);
-    };
-    w.on('message', onMsg);
-    w.on('error', onErr);
+    });
   });
 }

@@ -1,14 +1,39 @@
 // Pool worker: instantiates the kernel module once per arena (all on shared memories) and runs its share
 // (tid) of every job published in the control block. Spins for spinMicros after a job, then sleeps in
 // Atomics.wait (waking a sleeping vCPU costs 20-170 us on the target VM, spinning costs ~2 us).
-import { parentPort } from 'node:worker_threads';
-import { setFlagsFromString } from 'node:v8';
+// Runs as a worker_threads worker under Node and as a module Web Worker in browsers.
+import { isNode, setV8Flags } from './platform.js';
 import {
   CTL_ARENA, CTL_ARGS_BYTE_OFFSET, CTL_DONE, CTL_ERROR, CTL_FN, CTL_GEN, CTL_MAX_ARGS, CTL_NARGS, CTL_SLEEPERS,
   FN_EXIT, FN_YIELD, KERNEL_NAMES, type WorkerMessage,
 } from './protocol.js';
 
 type Fn = (...args: number[]) => unknown;
+
+interface Port {
+  post(m: unknown): void;
+  listen(cb: (m: WorkerMessage) => void): void;
+  exit(): void;
+}
+async function nodePort(): Promise<Port> {
+  // (parentPort queues messages until a listener is attached)
+  const { parentPort } = await import('node:worker_threads');
+  return {
+    post: (m) => parentPort!.postMessage(m),
+    listen: (cb) => void parentPort!.on('message', cb),
+    exit: () => process.exit(0),
+  };
+}
+function webPort(): Port {
+  const scope = globalThis as unknown as {
+    postMessage(m: unknown): void; addEventListener(t: string, f: (e: { data: WorkerMessage }) => void): void; close(): void;
+  };
+  return { post: (m) => scope.postMessage(m), listen: (cb) => scope.addEventListener('message', (e) => cb(e.data)), exit: () => scope.close() };
+}
+// In a browser the listener is attached synchronously, while the module is first evaluated.
+const port: Port = isNode ? await nodePort() : webPort();
+/** Back to the host's event loop (to receive messages), then f. */
+const later = (f: () => void): void => void (typeof setImmediate === 'function' ? setImmediate(f) : setTimeout(f, 0));
 
 let ctl: Int32Array;
 let args: Float64Array;
@@ -47,7 +72,8 @@ function loop(): void {
     const fn = Atomics.load(ctl, CTL_FN);
     if (fn === FN_EXIT) {
       Atomics.add(ctl, CTL_DONE, 1);
-      process.exit(0);
+      port.exit();
+      return;
     }
     if (fn === FN_YIELD) {
       Atomics.add(ctl, CTL_DONE, 1);
@@ -68,9 +94,9 @@ function loop(): void {
   }
 }
 
-parentPort!.on('message', (m: WorkerMessage) => {
+port.listen((m: WorkerMessage) => {
   if (m.type === 'init') {
-    if (m.relaxed) setFlagsFromString('--experimental-wasm-relaxed-simd');
+    if (m.relaxed) void setV8Flags('--experimental-wasm-relaxed-simd'); // (the module is compiled already)
     ctl = new Int32Array(m.ctl, 0, CTL_ARGS_BYTE_OFFSET / 4);
     args = new Float64Array(m.ctl, CTL_ARGS_BYTE_OFFSET, CTL_MAX_ARGS);
     tid = m.tid;
@@ -79,12 +105,12 @@ parentPort!.on('message', (m: WorkerMessage) => {
     module = m.module;
     for (const mem of m.memories) tables.push(instantiate(mem));
     lastGen = Atomics.load(ctl, CTL_GEN);
-    parentPort!.postMessage({ type: 'ready' });
-    setImmediate(loop);
+    port.post({ type: 'ready' });
+    later(loop);
   } else if (m.type === 'arena') {
     tables[m.id] = instantiate(m.memory);
-    parentPort!.postMessage({ type: 'arena-ok', id: m.id });
+    port.post({ type: 'arena-ok', id: m.id });
   } else if (m.type === 'resume') {
-    setImmediate(loop);
+    later(loop);
   }
 });

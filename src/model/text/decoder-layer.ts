@@ -3,6 +3,7 @@
 import type { Backend, KVCache, MoEWeights, Tensor, Weight } from "../../tensor/backend.js";
 import { isSparseLayer, type TextConfig } from "../config.js";
 import type { WeightLoader } from "../weights.js";
+import { addRowwise } from "../row-chunks.js";
 
 export interface LayerContext {
   cache: KVCache;
@@ -107,10 +108,14 @@ export class DecoderLayer {
     const h1 = b.add(h, o);
     b.release(o);
     const m = b.rmsNorm(h1, this.postNorm, eps);
-    const y = this.mlp.forward(m);
+    // (the MoE op groups tokens per expert itself; the dense MLP runs over row chunks of long prompts)
+    if (this.mlp instanceof DenseMLP) addRowwise(b, h1, m, (r) => this.mlp.forward(r));
+    else {
+      const y = this.mlp.forward(m);
+      b.addInPlace(h1, y);
+      b.release(y);
+    }
     b.release(m);
-    b.addInPlace(h1, y);
-    b.release(y);
     return h1;
   }
 }

@@ -3,6 +3,7 @@
 import type { Backend, Tensor, Weight } from "../../tensor/backend.js";
 import type { VisionConfig } from "../config.js";
 import type { WeightLoader } from "../weights.js";
+import { addRowwise } from "../row-chunks.js";
 
 const LN_EPS = 1e-6;
 
@@ -49,14 +50,15 @@ export class VisionBlock {
     const x1 = b.add(x, o);
     b.release(o);
     const m = b.layerNorm(x1, this.norm2[0], this.norm2[1], LN_EPS);
-    const h = b.linear(m, this.fc1[0], this.fc1[1]);
+    addRowwise(b, x1, m, (r) => {
+      const h = b.linear(r, this.fc1[0], this.fc1[1]);
+      const g = b.geluTanh(h);
+      b.release(h);
+      const y = b.linear(g, this.fc2[0], this.fc2[1]);
+      b.release(g);
+      return y;
+    });
     b.release(m);
-    const g = b.geluTanh(h);
-    b.release(h);
-    const y = b.linear(g, this.fc2[0], this.fc2[1]);
-    b.release(g);
-    b.addInPlace(x1, y);
-    b.release(y);
     return x1;
   }
 }
