@@ -38,6 +38,7 @@ describe("wasm backend memory", () => {
     assert.deepEqual(backend.toArray(view), before, "the view kept its values");
     backend.release(view);
     backend.release(view); // a second release of the same tensor is a no-op, not a double free
+    assert.throws(() => backend.toArray(view), /used after release/);
     const p0 = backend.pooledBytes;
     assert.ok(p0 >= 8 * 24 * 4, `y's buffer is pooled once its last view is released (pool ${p0} bytes)`);
     const u = backend.linear(x, w);

@@ -324,7 +324,11 @@ export class WasmBackend implements Backend {
   }
 
   private data(t: Tensor): Float32Array {
-    if (t instanceof WTensor) return t.data;
+    if (t instanceof WTensor) {
+      // its buffer may already hold another op's result: fail loudly instead of computing on it
+      check(!t.released, `a tensor [${t.shape.join(", ")}] was used after release`);
+      return t.data;
+    }
     if (t instanceof KVView) {
       const L = t.cache.perLayer[t.layer]!;
       const n = t.length * t.cache.kvDim;
@@ -366,7 +370,7 @@ export class WasmBackend implements Backend {
     return this.make([...shape], data);
   }
   toArray(t: Tensor): Float32Array {
-    return t instanceof WTensor ? t.data.slice() : this.data(t);
+    return t instanceof WTensor ? this.data(t).slice() : this.data(t);
   }
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const d = this.data(t);
