@@ -393,12 +393,59 @@ export function quantize_q4(src: usize, srcType: i32, rows: i32, K: i32, qs: usi
 
 // Pack W[n0 .. n0+nc, k0 .. k0+kc) into panels of 8 columns, panel p at dst + p*kc*32, element (k, j) at +k*32 + j*4.
 // wType: 0 f32, 1 bf16, 2 q8, 3 q4. Rows >= N are zero.
+// bf16 panel of 8 full columns (rows n..n+7 of w), k in [k0, k0 + kc): 8x8 blocks of bf16 transposed with
+// three rounds of interleaves, each output row widened to f32 by placing the 16 bits in the high half.
+function packW8bf16(w: usize, K: i32, n: i32, k0: i32, kc: i32, pd: usize): void {
+  const rowB = <usize>K << 1;
+  const src = w + ((<usize>n * <usize>K + <usize>k0) << 1);
+  const z = i16x8.splat(0);
+  let k = 0;
+  for (; k + 8 <= kc; k += 8) {
+    const s = src + (<usize>k << 1);
+    const r0 = v128.load(s), r1 = v128.load(s + rowB), r2 = v128.load(s + 2 * rowB), r3 = v128.load(s + 3 * rowB);
+    const r4 = v128.load(s + 4 * rowB), r5 = v128.load(s + 5 * rowB), r6 = v128.load(s + 6 * rowB), r7 = v128.load(s + 7 * rowB);
+    // round 1: 16-bit interleave of row pairs
+    const a0 = v128.shuffle<i16>(r0, r1, 0, 8, 1, 9, 2, 10, 3, 11), a1 = v128.shuffle<i16>(r0, r1, 4, 12, 5, 13, 6, 14, 7, 15);
+    const a2 = v128.shuffle<i16>(r2, r3, 0, 8, 1, 9, 2, 10, 3, 11), a3 = v128.shuffle<i16>(r2, r3, 4, 12, 5, 13, 6, 14, 7, 15);
+    const a4 = v128.shuffle<i16>(r4, r5, 0, 8, 1, 9, 2, 10, 3, 11), a5 = v128.shuffle<i16>(r4, r5, 4, 12, 5, 13, 6, 14, 7, 15);
+    const a6 = v128.shuffle<i16>(r6, r7, 0, 8, 1, 9, 2, 10, 3, 11), a7 = v128.shuffle<i16>(r6, r7, 4, 12, 5, 13, 6, 14, 7, 15);
+    // round 2: 32-bit interleave (pairs of rows 0-1 with 2-3, 4-5 with 6-7)
+    const b0 = v128.shuffle<i32>(a0, a2, 0, 4, 1, 5), b1 = v128.shuffle<i32>(a0, a2, 2, 6, 3, 7);
+    const b2 = v128.shuffle<i32>(a1, a3, 0, 4, 1, 5), b3 = v128.shuffle<i32>(a1, a3, 2, 6, 3, 7);
+    const b4 = v128.shuffle<i32>(a4, a6, 0, 4, 1, 5), b5 = v128.shuffle<i32>(a4, a6, 2, 6, 3, 7);
+    const b6 = v128.shuffle<i32>(a5, a7, 0, 4, 1, 5), b7 = v128.shuffle<i32>(a5, a7, 2, 6, 3, 7);
+    // round 3: 64-bit halves -> t_j = column k+j of rows 0..7
+    const t0 = v128.shuffle<i64>(b0, b4, 0, 2), t1 = v128.shuffle<i64>(b0, b4, 1, 3);
+    const t2 = v128.shuffle<i64>(b1, b5, 0, 2), t3 = v128.shuffle<i64>(b1, b5, 1, 3);
+    const t4 = v128.shuffle<i64>(b2, b6, 0, 2), t5 = v128.shuffle<i64>(b2, b6, 1, 3);
+    const t6 = v128.shuffle<i64>(b3, b7, 0, 2), t7 = v128.shuffle<i64>(b3, b7, 1, 3);
+    const d = pd + (<usize>k << 5);
+    v128.store(d, v128.shuffle<i16>(z, t0, 0, 8, 0, 9, 0, 10, 0, 11)); v128.store(d, v128.shuffle<i16>(z, t0, 0, 12, 0, 13, 0, 14, 0, 15), 16);
+    v128.store(d, v128.shuffle<i16>(z, t1, 0, 8, 0, 9, 0, 10, 0, 11), 32); v128.store(d, v128.shuffle<i16>(z, t1, 0, 12, 0, 13, 0, 14, 0, 15), 48);
+    v128.store(d, v128.shuffle<i16>(z, t2, 0, 8, 0, 9, 0, 10, 0, 11), 64); v128.store(d, v128.shuffle<i16>(z, t2, 0, 12, 0, 13, 0, 14, 0, 15), 80);
+    v128.store(d, v128.shuffle<i16>(z, t3, 0, 8, 0, 9, 0, 10, 0, 11), 96); v128.store(d, v128.shuffle<i16>(z, t3, 0, 12, 0, 13, 0, 14, 0, 15), 112);
+    v128.store(d, v128.shuffle<i16>(z, t4, 0, 8, 0, 9, 0, 10, 0, 11), 128); v128.store(d, v128.shuffle<i16>(z, t4, 0, 12, 0, 13, 0, 14, 0, 15), 144);
+    v128.store(d, v128.shuffle<i16>(z, t5, 0, 8, 0, 9, 0, 10, 0, 11), 160); v128.store(d, v128.shuffle<i16>(z, t5, 0, 12, 0, 13, 0, 14, 0, 15), 176);
+    v128.store(d, v128.shuffle<i16>(z, t6, 0, 8, 0, 9, 0, 10, 0, 11), 192); v128.store(d, v128.shuffle<i16>(z, t6, 0, 12, 0, 13, 0, 14, 0, 15), 208);
+    v128.store(d, v128.shuffle<i16>(z, t7, 0, 8, 0, 9, 0, 10, 0, 11), 224); v128.store(d, v128.shuffle<i16>(z, t7, 0, 12, 0, 13, 0, 14, 0, 15), 240);
+  }
+  for (; k < kc; k++) {
+    for (let j = 0; j < 8; j++) {
+      store<f32>(pd + (<usize>k << 5) + (<usize>j << 2), reinterpret<f32>(<u32>load<u16>(src + <usize>j * rowB + (<usize>k << 1)) << 16));
+    }
+  }
+}
+
 function packW(wType: i32, w: usize, scales: usize, N: i32, K: i32, n0: i32, nc: i32, k0: i32, kc: i32, dst: usize): void {
   const Kp = (K + 31) & ~31;
   const nb = Kp >> 5;
   const np = (nc + 7) >> 3;
   for (let p = 0; p < np; p++) {
     const pd = dst + <usize>p * <usize>kc * 32;
+    if (wType == 1 && p * 8 + 8 <= nc && n0 + p * 8 + 8 <= N) {
+      packW8bf16(w, K, n0 + p * 8, k0, kc, pd);
+      continue;
+    }
     for (let j = 0; j < 8; j++) {
       const n = n0 + p * 8 + j;
       const d = pd + (<usize>j << 2);
