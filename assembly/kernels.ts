@@ -570,6 +570,28 @@ export function gemm_scratch_bytes(): i32 {
 // (8-aligned); per block of GNC columns x GKC depth the weights are unpacked/converted once into f32
 // panels (packW) and reused by all M rows (4-row tiles of packed A against every panel of the block).
 // scratch: per-thread area of gemm_scratch_bytes() at scratch + tid*scratchStride.
+// Rows [0, mr) x columns [0, ncol) of a 4x8 tile computed into tmp (row stride 32 bytes) written to C
+// (row stride ldcB bytes), added to what C holds when acc.
+@inline function storeTile(tmp: usize, c: usize, ldcB: usize, mr: i32, ncol: i32, acc: bool): void {
+  for (let r = 0; r < mr; r++) {
+    for (let j = 0; j < ncol; j++) {
+      const cp = c + <usize>r * ldcB + (<usize>j << 2);
+      const v = load<f32>(tmp + (<usize>r << 5) + (<usize>j << 2));
+      store<f32>(cp, acc ? load<f32>(cp) + v : v);
+    }
+  }
+}
+
+// y[m, j0..j1) += bias[j0..j1) for every row m.
+function addBias(y: usize, bias: usize, M: i32, N: i32, j0: i32, j1: i32): void {
+  for (let m = 0; m < M; m++) {
+    for (let n = j0; n < j1; n++) {
+      const cp = y + ((<usize>m * <usize>N + <usize>n) << 2);
+      store<f32>(cp, load<f32>(cp) + load<f32>(bias + (<usize>n << 2)));
+    }
+  }
+}
+
 export function gemm(wType: i32, ap: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize,
   scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const j0 = partStart(N, tid, nth, 8), j1 = partEnd(N, tid, nth, 8);
@@ -596,26 +618,13 @@ export function gemm(wType: i32, ap: usize, M: i32, K: i32, w: usize, scales: us
             mk4x8p(at, b, kc, c, ldcB, acc);
           } else {
             mk4x8p(at, b, kc, tmp, 32, false);
-            for (let r = 0; r < mr; r++) {
-              for (let j = 0; j < ncol; j++) {
-                const cp = c + <usize>r * ldcB + (<usize>j << 2);
-                const v = load<f32>(tmp + (<usize>r << 5) + (<usize>j << 2));
-                store<f32>(cp, acc ? load<f32>(cp) + v : v);
-              }
-            }
+            storeTile(tmp, c, ldcB, mr, ncol, acc);
           }
         }
       }
     }
   }
-  if (bias) {
-    for (let m = 0; m < M; m++) {
-      for (let n = j0; n < j1; n++) {
-        const cp = y + ((<usize>m * <usize>N + <usize>n) << 2);
-        store<f32>(cp, load<f32>(cp) + load<f32>(bias + (<usize>n << 2)));
-      }
-    }
-  }
+  if (bias) addBias(y, bias, M, N, j0, j1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1101,19 +1110,21 @@ export function read_sum(p: usize, bytes: usize, out: usize, tid: i32, nth: i32)
 
 // ---------------------------------------------------------------------------------------------
 // Integer GEMM for q8 / q4 weights (M > 4): activations quantised per 32-block to int16-held int8
-// (quantize_act16, as the GEMV does), weights widened to int16 panels, i32x4.dot_i16x8_s (pmaddwd:
+// (quantize_act_rows, as the GEMV does), weights widened to int16 panels, i32x4.dot_i16x8_s (pmaddwd:
 // 8 multiply-adds per instruction, twice the f32x4 FMA's 4) accumulated exactly per block in int32,
 // then scaled once per block by (weight scale x activation scale) into the f32 output.
 
-// Per row m (thread split over rows): xq16 at xq16 + m*Kp*2 (int16 values in [-127, 127], zero padded to
-// Kp), scale max|x|/127 at xs + (m*nb + b)*4.
-export function quantize_act16(x: usize, M: i32, K: i32, xq16: usize, xs: usize, tid: i32, nth: i32): void {
+// Per row m (thread split over rows), per 32-block b: scale max|x|/127 at xs + (m*nb + b)*4 and the
+// values round(x / scale) in [-127, 127], zero padded to Kp, as int16 (wide = 1: xq + m*Kp*2) or int8
+// (wide = 0: xq + m*Kp) with the block's sum at xsum + (m*nb + b)*4 (xsum 0: not written).
+export function quantize_act_rows(x: usize, M: i32, K: i32, xq: usize, wide: i32, xs: usize, xsum: usize, tid: i32, nth: i32): void {
   const Kp = (K + 31) & ~31;
   const nb = Kp >> 5;
   const r0 = partStart(M, tid, nth, 1), r1 = partEnd(M, tid, nth, 1);
+  const esz: usize = wide ? 2 : 1;
   for (let m = r0; m < r1; m++) {
     const xr = x + ((<usize>m * <usize>K) << 2);
-    const q16 = xq16 + ((<usize>m * <usize>Kp) << 1);
+    const qr = xq + <usize>m * <usize>Kp * esz;
     for (let b = 0; b < nb; b++) {
       const k0 = b << 5;
       const kn = min(32, K - k0);
@@ -1127,12 +1138,17 @@ export function quantize_act16(x: usize, M: i32, K: i32, xq16: usize, xs: usize,
         for (let j = 0; j < kn; j++) amax = max(amax, abs(load<f32>(xr + (<usize>(k0 + j) << 2))));
       }
       const inv: f32 = amax > 0 ? 127.0 / amax : 0;
+      let sum = 0;
       for (let j = 0; j < 32; j++) {
         let q = 0;
         if (j < kn) q = <i32>nearest(load<f32>(xr + (<usize>(k0 + j) << 2)) * inv);
-        store<i16>(q16 + (<usize>(k0 + j) << 1), <i16>q);
+        if (wide) store<i16>(qr + (<usize>(k0 + j) << 1), <i16>q);
+        else store<i8>(qr + <usize>(k0 + j), <i8>q);
+        sum += q;
       }
-      store<f32>(xs + ((<usize>m * <usize>nb + <usize>b) << 2), amax / 127.0);
+      const o = (<usize>m * <usize>nb + <usize>b) << 2;
+      store<f32>(xs + o, amax / 127.0);
+      if (xsum) store<i32>(xsum + o, sum);
     }
   }
 }
@@ -1217,104 +1233,11 @@ function packW16(wType: i32, w: usize, scales: usize, N: i32, Kp: i32, n0: i32, 
   }
 }
 
-// y[M, N] = dequant(A) * dequant(W)^T + bias for q8 (wType 2) / q4 (wType 3) weights. ap: xq16 packed by
-// pack_a as 32-bit elements (K' = Kp/2 k pairs); xs: activation scales [M, nb]. Per thread a column range;
-// per block of GNC columns x GKC depth the weights are widened once into int16 panels (packW16).
-export function gemm_i16(wType: i32, ap: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize, xs: usize,
-  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
-  const Kp = (K + 31) & ~31;
-  const nb = Kp >> 5;
-  const j0 = partStart(N, tid, nth, 8), j1 = partEnd(N, tid, nth, 8);
-  if (j0 >= j1) return;
-  const pack = scratch + <usize>tid * scratchStride;
-  const packS = pack + <usize>GNC * <usize>GKC * 2;
-  const tmp = packS + <usize>(GNC >> 3) * <usize>(GKC >> 5) * 32;
-  const ldcB = <usize>N << 2;
-  const tileB = <usize>Kp << 3; // (Kp/2) pairs x 16 bytes
-  for (let m = 0; m < M; m++) memory.fill(y + ((<usize>m * <usize>N + <usize>j0) << 2), 0, <usize>(j1 - j0) << 2);
-  for (let n0 = j0; n0 < j1; n0 += GNC) {
-    const nc = min(GNC, j1 - n0);
-    for (let k0 = 0; k0 < Kp; k0 += GKC) {
-      const kc = min(GKC, Kp - k0);
-      const kb = kc >> 5;
-      packW16(wType, w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
-      for (let m0 = 0; m0 < M; m0 += GMR) {
-        const mr = min(GMR, M - m0);
-        const at = ap + <usize>(m0 >> 2) * tileB + (<usize>k0 << 3);
-        const xb = xs + ((<usize>m0 * <usize>nb + <usize>(k0 >> 5)) << 2);
-        const rs = <usize>nb << 2;
-        // rows past M read row m0's scales (their packed A is zero, so they add nothing)
-        const x1 = mr > 1 ? xb + rs : xb, x2 = mr > 2 ? xb + 2 * rs : xb, x3 = mr > 3 ? xb + 3 * rs : xb;
-        for (let p = 0; p * 8 < nc; p++) {
-          const nn = n0 + p * 8;
-          const b = pack + <usize>p * <usize>kc * 16;
-          const bs = packS + <usize>p * <usize>kb * 32;
-          const c = y + ((<usize>m0 * <usize>N + <usize>nn) << 2);
-          const ncol = min(8, nc - p * 8);
-          if (ncol == 8 && mr == GMR) {
-            mk4x8i16(at, b, bs, kb, xb, x1, x2, x3, c, ldcB);
-          } else {
-            memory.fill(tmp, 0, 128);
-            mk4x8i16(at, b, bs, kb, xb, x1, x2, x3, tmp, 32);
-            for (let r = 0; r < mr; r++) {
-              for (let j = 0; j < ncol; j++) {
-                const cp = c + <usize>r * ldcB + (<usize>j << 2);
-                store<f32>(cp, load<f32>(cp) + load<f32>(tmp + (<usize>r << 5) + (<usize>j << 2)));
-              }
-            }
-          }
-        }
-      }
-    }
-  }
-  if (bias) {
-    for (let m = 0; m < M; m++) {
-      for (let n = j0; n < j1; n++) {
-        const cp = y + ((<usize>m * <usize>N + <usize>n) << 2);
-        store<f32>(cp, load<f32>(cp) + load<f32>(bias + (<usize>n << 2)));
-      }
-    }
-  }
-}
-
 // q4 GEMM with the relaxed int8 dot (relaxed build only, when probe_rdot found it exact): activations
-// quantised to int8 per 32-block (quantize_act8: values, scales, block sums), unsigned nibbles as the
+// quantised to int8 per 32-block (quantize_act_rows: values, scales, block sums), unsigned nibbles as the
 // 7-bit operand of i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw: 16 multiply-adds per instruction).
 // A block's 8 steps are summed in int16 (|sum| <= 8 * 2 * 127 * 15 = 30480), widened once, and
 // 8 * sum(xq) is subtracted (the nibbles carry +8) before the block's scale.
-
-export function quantize_act8(x: usize, M: i32, K: i32, xq8: usize, xs: usize, xsum: usize, tid: i32, nth: i32): void {
-  const Kp = (K + 31) & ~31;
-  const nb = Kp >> 5;
-  const r0 = partStart(M, tid, nth, 1), r1 = partEnd(M, tid, nth, 1);
-  for (let m = r0; m < r1; m++) {
-    const xr = x + ((<usize>m * <usize>K) << 2);
-    const q8 = xq8 + <usize>m * <usize>Kp;
-    for (let b = 0; b < nb; b++) {
-      const k0 = b << 5;
-      const kn = min(32, K - k0);
-      let amax: f32 = 0;
-      if (kn == 32) {
-        const p = xr + (<usize>k0 << 2);
-        let v = f32x4.abs(v128.load(p));
-        for (let j = 16; j < 128; j += 16) v = f32x4.pmax(v, f32x4.abs(v128.load(p + <usize>j)));
-        amax = hmax(v);
-      } else {
-        for (let j = 0; j < kn; j++) amax = max(amax, abs(load<f32>(xr + (<usize>(k0 + j) << 2))));
-      }
-      const inv: f32 = amax > 0 ? 127.0 / amax : 0;
-      let sum = 0;
-      for (let j = 0; j < 32; j++) {
-        let q = 0;
-        if (j < kn) q = <i32>nearest(load<f32>(xr + (<usize>(k0 + j) << 2)) * inv);
-        store<i8>(q8 + <usize>(k0 + j), <i8>q);
-        sum += q;
-      }
-      store<f32>(xs + ((<usize>m * <usize>nb + <usize>b) << 2), amax / 127.0);
-      store<i32>(xsum + ((<usize>m * <usize>nb + <usize>b) << 2), sum);
-    }
-  }
-}
 
 // Panels of 8 columns of q4 nibbles (unsigned, 0..15) for k in [k0, k0 + kc): per group of 4 k, 32 bytes
 // = 8 columns x 4 bytes; per 32-block the 8 scales at dstS. Missing columns: zero nibbles and scales.
@@ -1402,61 +1325,55 @@ function packW4r(w: usize, scales: usize, N: i32, Kp: i32, n0: i32, nc: i32, k0:
   }
 }
 
-// q4 GEMM on int8 activations (ap: xq8 packed by pack_a as 32-bit elements, Kp/4 per row; xs, xsum: the
-// activations' block scales and sums [M, nb]). Same blocking as gemm_i16.
-export function gemm_q4r(ap: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize, xs: usize, xsum: usize,
-  scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
+// Integer GEMM driver, y[M, N] = dequant(A) * dequant(W)^T + bias, for q8 (wType 2) / q4 (wType 3) weights.
+// mode 0: int16 activations (ap: xq16 packed by pack_a as k pairs), int16 panels (packW16, mk4x8i16);
+// mode 1 (q4 only, relaxed build, exact dot): int8 activations (ap: xq8 packed as k quads), nibble panels
+// (packW4r, mk4x8q4r), xsum the activations' block sums. xs: activation block scales [M, nb]. Per thread a
+// column range; per GNC columns x GKC depth the weight panels are built once and reused by all rows.
+export function gemm_int(mode: i32, wType: i32, ap: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize,
+  xs: usize, xsum: usize, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
   const Kp = (K + 31) & ~31;
   const nb = Kp >> 5;
   const j0 = partStart(N, tid, nth, 8), j1 = partEnd(N, tid, nth, 8);
   if (j0 >= j1) return;
+  // bytes per k: packed A tile (16 bytes per 2 or 4 k), weight panel (32 bytes per 2 or 4 k)
+  const aK: usize = mode ? 4 : 8, pK: usize = mode ? 8 : 16;
   const pack = scratch + <usize>tid * scratchStride;
-  const packS = pack + <usize>GNC * <usize>GKC;
+  const packS = pack + <usize>GNC * <usize>GKC * (pK >> 3);
   const tmp = packS + <usize>(GNC >> 3) * <usize>(GKC >> 5) * 32;
   const ldcB = <usize>N << 2;
-  const tileB = <usize>Kp << 2; // (Kp/4) quads x 16 bytes
+  const tileB = <usize>Kp * aK;
+  const rs = <usize>nb << 2;
   for (let m = 0; m < M; m++) memory.fill(y + ((<usize>m * <usize>N + <usize>j0) << 2), 0, <usize>(j1 - j0) << 2);
   for (let n0 = j0; n0 < j1; n0 += GNC) {
     const nc = min(GNC, j1 - n0);
     for (let k0 = 0; k0 < Kp; k0 += GKC) {
       const kc = min(GKC, Kp - k0);
       const kb = kc >> 5;
-      packW4r(w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
+      if (mode) packW4r(w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
+      else packW16(wType, w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
       for (let m0 = 0; m0 < M; m0 += GMR) {
         const mr = min(GMR, M - m0);
-        const at = ap + <usize>(m0 >> 2) * tileB + (<usize>k0 << 2);
+        const at = ap + <usize>(m0 >> 2) * tileB + <usize>k0 * aK;
         const off = (<usize>m0 * <usize>nb + <usize>(k0 >> 5)) << 2;
-        const rs = <usize>nb << 2;
+        // rows past M use row m0's scales and sums (their packed A is zero, so they add nothing)
         const d1: usize = mr > 1 ? rs : 0, d2: usize = mr > 2 ? 2 * rs : 0, d3: usize = mr > 3 ? 3 * rs : 0;
         const xb = xs + off, mb = xsum + off;
         for (let p = 0; p * 8 < nc; p++) {
-          const nn = n0 + p * 8;
-          const b = pack + <usize>p * <usize>kc * 8;
+          const b = pack + <usize>p * <usize>kc * pK;
           const bs = packS + <usize>p * <usize>kb * 32;
-          const c = y + ((<usize>m0 * <usize>N + <usize>nn) << 2);
+          const c = y + ((<usize>m0 * <usize>N + <usize>(n0 + p * 8)) << 2);
           const ncol = min(8, nc - p * 8);
-          if (ncol == 8 && mr == GMR) {
-            mk4x8q4r(at, b, bs, kb, xb, xb + d1, xb + d2, xb + d3, mb, mb + d1, mb + d2, mb + d3, c, ldcB);
-          } else {
-            memory.fill(tmp, 0, 128);
-            mk4x8q4r(at, b, bs, kb, xb, xb + d1, xb + d2, xb + d3, mb, mb + d1, mb + d2, mb + d3, tmp, 32);
-            for (let r = 0; r < mr; r++) {
-              for (let j = 0; j < ncol; j++) {
-                const cp = c + <usize>r * ldcB + (<usize>j << 2);
-                store<f32>(cp, load<f32>(cp) + load<f32>(tmp + (<usize>r << 5) + (<usize>j << 2)));
-              }
-            }
-          }
+          const full = ncol == 8 && mr == GMR;
+          const dst = full ? c : tmp;
+          const ld: usize = full ? ldcB : 32;
+          if (!full) memory.fill(tmp, 0, 128);
+          if (mode) mk4x8q4r(at, b, bs, kb, xb, xb + d1, xb + d2, xb + d3, mb, mb + d1, mb + d2, mb + d3, dst, ld);
+          else mk4x8i16(at, b, bs, kb, xb, xb + d1, xb + d2, xb + d3, dst, ld);
+          if (!full) storeTile(tmp, c, ldcB, mr, ncol, true);
         }
       }
     }
   }
-  if (bias) {
-    for (let m = 0; m < M; m++) {
-      for (let n = j0; n < j1; n++) {
-        const cp = y + ((<usize>m * <usize>N + <usize>n) << 2);
-        store<f32>(cp, load<f32>(cp) + load<f32>(bias + (<usize>n << 2)));
-      }
-    }
-  }
+  if (bias) addBias(y, bias, M, N, j0, j1);
 }

@@ -714,14 +714,11 @@ export class WasmKernels {
     for (let m0 = 0; m0 < M; m0 += mb) {
       const m = Math.min(mb, M - m0);
       this.put(a, xp, x.subarray(m0 * K, (m0 + m) * K));
-      if (i8) {
-        this.run(a, 'quantize_act8', [xp, m, K, q16, xs, xsum], m >= 16);
-        this.run(a, 'pack_a', [q16, m, Kp / 4, apk], m >= 16);
-        this.run(a, 'gemm_q4r', [apk, m, K, w.ptr, w.scalesPtr, N, biasPtr, yp, xs, xsum, ws, GEMM_SCRATCH_PER_THREAD]);
-      } else if (int) {
-        this.run(a, 'quantize_act16', [xp, m, K, q16, xs], m >= 16);
-        this.run(a, 'pack_a', [q16, m, Kp / 2, apk], m >= 16);
-        this.run(a, 'gemm_i16', [WEIGHT_TYPE[w.format], apk, m, K, w.ptr, w.scalesPtr, N, biasPtr, yp, xs, ws, GEMM_SCRATCH_PER_THREAD]);
+      if (int) {
+        // int8 values + block sums for the relaxed q4 path, int16 values otherwise; packed as 4-byte elements
+        this.run(a, 'quantize_act_rows', [xp, m, K, q16, i8 ? 0 : 1, xs, i8 ? xsum : 0], m >= 16);
+        this.run(a, 'pack_a', [q16, m, i8 ? Kp / 4 : Kp / 2, apk], m >= 16);
+        this.run(a, 'gemm_int', [i8 ? 1 : 0, WEIGHT_TYPE[w.format], apk, m, K, w.ptr, w.scalesPtr, N, biasPtr, yp, xs, xsum, ws, GEMM_SCRATCH_PER_THREAD]);
       } else {
         this.run(a, 'pack_a', [xp, m, K, apk], m >= 16);
         this.run(a, 'gemm', [WEIGHT_TYPE[w.format], apk, m, K, w.ptr, w.scalesPtr, N, biasPtr, yp, ws, GEMM_SCRATCH_PER_THREAD]);

@@ -4,7 +4,7 @@
 export const KERNEL_NAMES = [
   'gemv_f32', 'gemv_bf16', 'gemv_q8', 'gemv_q4', 'gemm',
   'rmsnorm', 'layernorm', 'rope_neox', 'silu_mul', 'gelu_tanh', 'gelu_erf', 'softmax', 'add', 'attention', 'pack_a',
-  'fma_peak', 'read_sum', 'quantize_act16', 'gemm_i16', 'quantize_act8', 'gemm_q4r',
+  'fma_peak', 'read_sum', 'quantize_act_rows', 'gemm_int',
 ] as const;
 export type KernelName = (typeof KERNEL_NAMES)[number];
 
