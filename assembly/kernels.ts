@@ -393,6 +393,21 @@ export function quantize_q4(src: usize, srcType: i32, rows: i32, K: i32, qs: usi
 
 // Pack W[n0 .. n0+nc, k0 .. k0+kc) into panels of 8 columns, panel p at dst + p*kc*32, element (k, j) at +k*32 + j*4.
 // wType: 0 f32, 1 bf16, 2 q8, 3 q4. Rows >= N are zero.
+// A missing column (past N or past the block) of an 8-column panel: `rows` zero 4-byte entries, one per
+// 32-byte panel row, starting at d.
+@inline function zeroPanelColumn(d: usize, rows: i32): void {
+  for (let r = 0; r < rows; r++) store<i32>(d + (<usize>r << 5), 0);
+}
+
+// Column j's weight scales for blocks [k0/32, k0/32 + kb) into a panel's scale rows at ps (8 columns,
+// 32 bytes per block); zeros for a missing column (n < 0).
+@inline function panelScales(scales: usize, n: i32, nb: i32, k0: i32, kb: i32, ps: usize, j: i32): void {
+  for (let b = 0; b < kb; b++) {
+    const v: f32 = n < 0 ? 0 : load<f32>(scales + ((<usize>n * <usize>nb + <usize>((k0 >> 5) + b)) << 2));
+    store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), v);
+  }
+}
+
 // bf16 panel of 8 full columns (rows n..n+7 of w), k in [k0, k0 + kc): 8x8 blocks of bf16 transposed with
 // three rounds of interleaves, each output row widened to f32 by placing the 16 bits in the high half.
 function packW8bf16(w: usize, K: i32, n: i32, k0: i32, kc: i32, pd: usize): void {
@@ -450,7 +465,7 @@ function packW(wType: i32, w: usize, scales: usize, N: i32, K: i32, n0: i32, nc:
       const n = n0 + p * 8 + j;
       const d = pd + (<usize>j << 2);
       if (n >= N || p * 8 + j >= nc) {
-        for (let k = 0; k < kc; k++) store<f32>(d + (<usize>k << 5), 0);
+        zeroPanelColumn(d, kc);
         continue;
       }
       if (wType == 0) {
@@ -1153,24 +1168,42 @@ export function quantize_act_rows(x: usize, M: i32, K: i32, xq: usize, wide: i32
   }
 }
 
-// Panels of 8 columns for k in [k0, k0 + kc) (multiples of 32): per k pair 32 bytes = 8 columns x
-// (w[k], w[k+1]) as int16; per 32-block the 8 columns' scales (32 bytes) at dstS. Missing columns zero.
-function packW16(wType: i32, w: usize, scales: usize, N: i32, Kp: i32, n0: i32, nc: i32, k0: i32, kc: i32, dst: usize, dstS: usize): void {
+// Weight panels of 8 columns for the integer GEMM, k in [k0, k0 + kc) (multiples of 32); per 32-block the
+// 8 columns' scales (32 bytes) at dstS; missing columns zero. mode 0: per k pair 32 bytes = 8 columns x
+// (w[k], w[k+1]) as int16 (q8 codes, or q4 nibbles minus 8). mode 1 (q4): per group of 4 k 32 bytes =
+// 8 columns x 4 unsigned nibbles (0..15), the 7-bit operand of the relaxed int8 dot.
+function packWInt(mode: i32, wType: i32, w: usize, scales: usize, N: i32, Kp: i32, n0: i32, nc: i32, k0: i32, kc: i32, dst: usize, dstS: usize): void {
   const nb = Kp >> 5;
   const np = (nc + 7) >> 3;
   const kb = kc >> 5;
+  const kPerRow = mode ? 4 : 2; // k values per 32-byte panel row
   for (let p = 0; p < np; p++) {
-    const pd = dst + <usize>p * <usize>kc * 16;
+    const pd = dst + <usize>p * <usize>(kc / kPerRow) * 32;
     const ps = dstS + <usize>p * <usize>kb * 32;
     for (let j = 0; j < 8; j++) {
       const n = n0 + p * 8 + j;
       const d = pd + (<usize>j << 2);
-      if (n >= N || p * 8 + j >= nc) {
-        for (let k = 0; k < kc; k += 2) store<i32>(d + (<usize>k << 4), 0);
-        for (let b = 0; b < kb; b++) store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), 0);
+      const missing = n >= N || p * 8 + j >= nc;
+      panelScales(scales, missing ? -1 : n, nb, k0, kb, ps, j);
+      if (missing) {
+        zeroPanelColumn(d, kc / kPerRow);
         continue;
       }
-      for (let b = 0; b < kb; b++) store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), load<f32>(scales + ((<usize>n * <usize>nb + <usize>((k0 >> 5) + b)) << 2)));
+      if (mode) {
+        const src = w + ((<usize>n * <usize>Kp) >> 1) + (<usize>k0 >> 1);
+        for (let b = 0; b < kb; b++) {
+          const bs = src + (<usize>b << 4);
+          const db = d + (<usize>b << 8); // 8 quads x 32 bytes
+          const v = v128.load(bs);
+          const lo = v128.and(v, i8x16.splat(15)), hi = i8x16.shr_u(v, 4);
+          // quads 0..3 from the low nibbles (elements 0..15), 4..7 from the high ones (16..31)
+          store<i32>(db, i32x4.extract_lane(lo, 0)); store<i32>(db + 32, i32x4.extract_lane(lo, 1));
+          store<i32>(db + 64, i32x4.extract_lane(lo, 2)); store<i32>(db + 96, i32x4.extract_lane(lo, 3));
+          store<i32>(db + 128, i32x4.extract_lane(hi, 0)); store<i32>(db + 160, i32x4.extract_lane(hi, 1));
+          store<i32>(db + 192, i32x4.extract_lane(hi, 2)); store<i32>(db + 224, i32x4.extract_lane(hi, 3));
+        }
+        continue;
+      }
       if (wType == 2) {
         const src = w + <usize>n * <usize>Kp + <usize>k0;
         for (let k = 0; k < kc; k += 2) {
@@ -1239,39 +1272,6 @@ function packW16(wType: i32, w: usize, scales: usize, N: i32, Kp: i32, n0: i32, 
 // A block's 8 steps are summed in int16 (|sum| <= 8 * 2 * 127 * 15 = 30480), widened once, and
 // 8 * sum(xq) is subtracted (the nibbles carry +8) before the block's scale.
 
-// Panels of 8 columns of q4 nibbles (unsigned, 0..15) for k in [k0, k0 + kc): per group of 4 k, 32 bytes
-// = 8 columns x 4 bytes; per 32-block the 8 scales at dstS. Missing columns: zero nibbles and scales.
-function packW4r(w: usize, scales: usize, N: i32, Kp: i32, n0: i32, nc: i32, k0: i32, kc: i32, dst: usize, dstS: usize): void {
-  const nb = Kp >> 5;
-  const np = (nc + 7) >> 3;
-  const kb = kc >> 5;
-  for (let p = 0; p < np; p++) {
-    const pd = dst + <usize>p * <usize>kc * 8;
-    const ps = dstS + <usize>p * <usize>kb * 32;
-    for (let j = 0; j < 8; j++) {
-      const n = n0 + p * 8 + j;
-      const d = pd + (<usize>j << 2);
-      if (n >= N || p * 8 + j >= nc) {
-        for (let k = 0; k < kc; k += 4) store<i32>(d + (<usize>k << 3), 0);
-        for (let b = 0; b < kb; b++) store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), 0);
-        continue;
-      }
-      const src = w + ((<usize>n * <usize>Kp) >> 1) + (<usize>k0 >> 1);
-      for (let b = 0; b < kb; b++) {
-        store<f32>(ps + (<usize>b << 5) + (<usize>j << 2), load<f32>(scales + ((<usize>n * <usize>nb + <usize>((k0 >> 5) + b)) << 2)));
-        const bs = src + (<usize>b << 4);
-        const db = d + (<usize>b << 8); // 8 quads x 32 bytes
-        const v = v128.load(bs);
-        const lo = v128.and(v, i8x16.splat(15)), hi = i8x16.shr_u(v, 4);
-        // quads 0..3 from the low nibbles (elements 0..15), 4..7 from the high ones (16..31)
-        store<i32>(db, i32x4.extract_lane(lo, 0)); store<i32>(db + 32, i32x4.extract_lane(lo, 1));
-        store<i32>(db + 64, i32x4.extract_lane(lo, 2)); store<i32>(db + 96, i32x4.extract_lane(lo, 3));
-        store<i32>(db + 128, i32x4.extract_lane(hi, 0)); store<i32>(db + 160, i32x4.extract_lane(hi, 1));
-        store<i32>(db + 192, i32x4.extract_lane(hi, 2)); store<i32>(db + 224, i32x4.extract_lane(hi, 3));
-      }
-    }
-  }
-}
 
 @inline function rdot16(a: v128, b: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -1326,9 +1326,9 @@ function packW4r(w: usize, scales: usize, N: i32, Kp: i32, n0: i32, nc: i32, k0:
 }
 
 // Integer GEMM driver, y[M, N] = dequant(A) * dequant(W)^T + bias, for q8 (wType 2) / q4 (wType 3) weights.
-// mode 0: int16 activations (ap: xq16 packed by pack_a as k pairs), int16 panels (packW16, mk4x8i16);
+// mode 0: int16 activations (ap: xq16 packed by pack_a as k pairs), int16 panels (packWInt mode 0, mk4x8i16);
 // mode 1 (q4 only, relaxed build, exact dot): int8 activations (ap: xq8 packed as k quads), nibble panels
-// (packW4r, mk4x8q4r), xsum the activations' block sums. xs: activation block scales [M, nb]. Per thread a
+// (packWInt mode 1, mk4x8q4r), xsum the activations' block sums. xs: activation block scales [M, nb]. Per thread a
 // column range; per GNC columns x GKC depth the weight panels are built once and reused by all rows.
 export function gemm_int(mode: i32, wType: i32, ap: usize, M: i32, K: i32, w: usize, scales: usize, N: i32, bias: usize, y: usize,
   xs: usize, xsum: usize, scratch: usize, scratchStride: usize, tid: i32, nth: i32): void {
@@ -1350,8 +1350,7 @@ export function gemm_int(mode: i32, wType: i32, ap: usize, M: i32, K: i32, w: us
     for (let k0 = 0; k0 < Kp; k0 += GKC) {
       const kc = min(GKC, Kp - k0);
       const kb = kc >> 5;
-      if (mode) packW4r(w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
-      else packW16(wType, w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
+      packWInt(mode, wType, w, scales, N, Kp, n0, nc, k0, kc, pack, packS);
       for (let m0 = 0; m0 < M; m0 += GMR) {
         const mr = min(GMR, M - m0);
         const at = ap + <usize>(m0 >> 2) * tileB + <usize>k0 * aK;

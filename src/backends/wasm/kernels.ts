@@ -146,11 +146,17 @@ export class WasmKernels {
 
   /** Which builds this runtime accepts. */
   static async supportedBuilds(wasmDir?: string | URL): Promise<WasmBuild[]> {
+    return [...(await WasmKernels.validBuilds(wasmDir)).keys()];
+  }
+
+  /** The bytes of every build this runtime validates (read once; `create` compiles from them). */
+  private static async validBuilds(wasmDir?: string | URL): Promise<Map<WasmBuild, Uint8Array<ArrayBuffer>>> {
     await enableRelaxed();
-    const out: WasmBuild[] = [];
+    const out = new Map<WasmBuild, Uint8Array<ArrayBuffer>>();
     for (const b of ['simd', 'relaxed'] as const) {
       try {
-        if (WebAssembly.validate(await readBytes(await wasmPath(b, wasmDir)))) out.push(b);
+        const bytes = await readBytes(await wasmPath(b, wasmDir));
+        if (WebAssembly.validate(bytes)) out.set(b, bytes);
       } catch {
         /* missing file */
       }
@@ -161,21 +167,21 @@ export class WasmKernels {
   static async create(opts: WasmKernelsOptions = {}): Promise<WasmKernels> {
     const threads = Math.max(1, Math.floor(opts.threads ?? 1));
     let build: WasmBuild;
-    const supported = await WasmKernels.supportedBuilds(opts.wasmDir);
+    const supported = await WasmKernels.validBuilds(opts.wasmDir);
     if (opts.build === undefined || opts.build === 'auto') {
-      if (supported.includes('relaxed')) build = 'relaxed';
-      else if (supported.includes('simd')) build = 'simd';
+      if (supported.has('relaxed')) build = 'relaxed';
+      else if (supported.has('simd')) build = 'simd';
       else throw new Error('WasmKernels: no usable wasm build (SIMD128 required); run scripts/build-wasm.mjs');
     } else {
       build = opts.build;
-      if (!supported.includes(build)) throw new Error(`WasmKernels: build '${build}' not supported by this runtime`);
+      if (!supported.has(build)) throw new Error(`WasmKernels: build '${build}' not supported by this runtime`);
     }
     // V8 11.3 (Node 20): Liftoff computes i32x4.relaxed_dot_i8x16_i7x16_add_s wrongly (2x the dot product,
     // accumulator ignored) while TurboFan is right, so a function's result would change when it tiers up.
     // Compiling the relaxed build with TurboFan only makes it consistent (and skips the slow baseline tier).
     // (Browsers: no flags; the start-up probe below decides whether the relaxed integer dot is used.)
     if (build === 'relaxed') await setV8Flags('--no-liftoff');
-    const module = await WebAssembly.compile(await readBytes(await wasmPath(build, opts.wasmDir)));
+    const module = await WebAssembly.compile(supported.get(build)!);
     const arenaBytes = Math.min(opts.arenaBytes ?? 3.5 * 1024 ** 3, MAX_MEMORY - (256 << 20));
     const k = new WasmKernels(module, build, threads, opts.spinMicros ?? 2000, arenaBytes);
     k.intGemm = new Set(opts.intGemm ?? ['q4']);
@@ -463,7 +469,7 @@ export class WasmKernels {
       const init: WorkerMessage = {
         type: 'init', tid: t, nth: this.threads, spinMicros: this.spinMicros,
         ctl: this.ctl.buffer as SharedArrayBuffer, module: this.module,
-        memories: this.arenas.map((a) => a.memory), relaxed: this.build === 'relaxed',
+        memories: this.arenas.map((a) => a.memory),
       };
       w.post(init);
       this.workers.push(w);
@@ -530,7 +536,7 @@ export class WasmKernels {
       this.run(a0, 'fma_peak', [iters, out]);
       fl.push((iters * 80 * this.threads) / ((performance.now() - t) * 1e6));
     }
-    let readBytes = 0;
+    let bytesRead = 0;
     const bw: number[] = [];
     for (let r = 0; r < repeats; r++) {
       let bytes = 0;
@@ -543,10 +549,10 @@ export class WasmKernels {
         bytes += n;
       }
       const ms = performance.now() - t;
-      readBytes = bytes;
+      bytesRead = bytes;
       if (bytes > 0) bw.push(bytes / (ms * 1e6));
     }
-    return { fmaGflops: med(fl), readGBps: bw.length ? med(bw) : 0, readBytes };
+    return { fmaGflops: med(fl), readGBps: bw.length ? med(bw) : 0, readBytes: bytesRead };
   }
 
   dispose(): void {
@@ -647,20 +653,11 @@ export class WasmKernels {
     const Kp = align(K, 32);
     if (w.format === 'bf16') extra = xB;
     else if (w.format === 'q8' || w.format === 'q4') extra = M * Kp * 3 + 2 * M * (Kp / 32) * 4 + 256;
-    let biasB = 0;
-    let biasPtr = 0;
-    if (bias && !(bias instanceof Float32Array)) {
-      if (bias.arena !== w.arena || bias.format !== 'f32') throw new Error('linear: bias handle must be f32 in the weight arena');
-      biasPtr = bias.ptr;
-    } else if (bias) biasB = align(N * 4, 64);
+    const biasB = this.biasScratch(w, bias);
     const s = this.scratch(a, align(xB, 64) + yB + biasB + extra);
     const xp = s, yp = s + align(xB, 64);
-    let ep = yp + yB;
-    if (bias instanceof Float32Array) {
-      biasPtr = ep;
-      this.put(a, biasPtr, bias.subarray(0, N));
-      ep += biasB;
-    }
+    const biasPtr = this.placeBias(a, bias, N, yp + yB);
+    const ep = yp + yB + biasB;
     this.put(a, xp, x.subarray(0, M * K));
     const ex = a.exports;
     if (w.format === 'f32') {
@@ -678,6 +675,22 @@ export class WasmKernels {
     const res = out ?? new Float32Array(M * N);
     res.set(this.f32(a, yp, M * N));
     return res;
+  }
+
+  /** Scratch a bias takes: an array is copied in; a handle must be f32 in the weight's arena (none). */
+  private biasScratch(w: WeightHandle, bias: Float32Array | WeightHandle | null): number {
+    if (!bias) return 0;
+    if (bias instanceof Float32Array) return align(w.N * 4, 64);
+    if (bias.arena !== w.arena || bias.format !== 'f32') throw new Error('linear: bias handle must be f32 in the weight arena');
+    return 0;
+  }
+
+  /** The kernel's bias pointer: the handle's, or `at` after copying the array there; 0 without a bias. */
+  private placeBias(a: Arena, bias: Float32Array | WeightHandle | null, N: number, at: number): number {
+    if (!bias) return 0;
+    if (!(bias instanceof Float32Array)) return bias.ptr;
+    this.put(a, at, bias.subarray(0, N));
+    return at;
   }
 
   /**
@@ -698,18 +711,11 @@ export class WasmKernels {
     // integer paths: A is packed from the int16 (Kp/2 pairs) or int8 (Kp/4 quads) activations, 4 bytes each
     const apB = align(Math.ceil(mb / 4) * 16 * (i8 ? Kp / 4 : int ? Kp / 2 : K), 64);
     const qB = int ? align(mb * Kp * 2, 64) + 2 * align(mb * nb * 4, 64) : 0;
-    let biasPtr = 0, biasB = 0;
-    if (bias && !(bias instanceof Float32Array)) {
-      if (bias.arena !== w.arena || bias.format !== 'f32') throw new Error('linear: bias handle must be f32 in the weight arena');
-      biasPtr = bias.ptr;
-    } else if (bias) biasB = align(N * 4, 64);
+    const biasB = this.biasScratch(w, bias);
     const s = this.scratch(a, xB + yB + biasB + this.threads * GEMM_SCRATCH_PER_THREAD + apB + qB);
     const xp = s, yp = s + xB, bp = yp + yB, ws = bp + biasB, apk = ws + this.threads * GEMM_SCRATCH_PER_THREAD;
     const q16 = apk + apB, xs = q16 + align(mb * Kp * 2, 64), xsum = xs + align(mb * nb * 4, 64);
-    if (bias instanceof Float32Array) {
-      biasPtr = bp;
-      this.put(a, bp, bias.subarray(0, N));
-    }
+    const biasPtr = this.placeBias(a, bias, N, bp);
     const res = out ?? new Float32Array(M * N);
     for (let m0 = 0; m0 < M; m0 += mb) {
       const m = Math.min(mb, M - m0);

@@ -33,7 +33,6 @@ export interface WorkerInit {
   ctl: SharedArrayBuffer;
   module: WebAssembly.Module;
   memories: WebAssembly.Memory[];
-  relaxed: boolean;
 }
 export interface WorkerArena { type: 'arena'; id: number; memory: WebAssembly.Memory }
 export interface WorkerResume { type: 'resume' }

@@ -2,7 +2,8 @@
 // (tid) of every job published in the control block. Spins for spinMicros after a job, then sleeps in
 // Atomics.wait (waking a sleeping vCPU costs 20-170 us on the target VM, spinning costs ~2 us).
 // Runs as a worker_threads worker under Node and as a module Web Worker in browsers.
-import { isNode, setV8Flags } from './platform.js';
+// (V8 flags are per process: the main thread set them before compiling the module this worker gets.)
+import { isNode } from './platform.js';
 import {
   CTL_ARENA, CTL_ARGS_BYTE_OFFSET, CTL_DONE, CTL_ERROR, CTL_FN, CTL_GEN, CTL_MAX_ARGS, CTL_NARGS, CTL_SLEEPERS,
   FN_EXIT, FN_YIELD, KERNEL_NAMES, type WorkerMessage,
@@ -96,7 +97,6 @@ function loop(): void {
 
 port.listen((m: WorkerMessage) => {
   if (m.type === 'init') {
-    if (m.relaxed) void setV8Flags('--experimental-wasm-relaxed-simd'); // (the module is compiled already)
     ctl = new Int32Array(m.ctl, 0, CTL_ARGS_BYTE_OFFSET / 4);
     args = new Float64Array(m.ctl, CTL_ARGS_BYTE_OFFSET, CTL_MAX_ARGS);
     tid = m.tid;
